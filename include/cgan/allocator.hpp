@@ -1,0 +1,69 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "cgan/device.hpp"
+
+struct CUstream_st;  // cudaStream_t without pulling CUDA headers into users' code
+namespace cgan {
+using Stream = CUstream_st*;
+
+struct AllocatorStats {
+  size_t bytes_in_use = 0;       // handed out and not yet returned
+  size_t peak_bytes_in_use = 0;  // high-water mark of bytes_in_use
+  size_t bytes_reserved = 0;     // obtained from the system (in use + cached)
+  size_t num_allocations = 0;    // allocate() calls
+  size_t num_cache_hits = 0;     // allocate() calls served from the cache
+  size_t num_system_allocations = 0;
+};
+
+// Owns memory of one device. Blocks carry their rounded size so a returned block can be
+// reused for any request that rounds to the same size.
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* p) = 0;
+  virtual Device device() const = 0;
+  virtual AllocatorStats stats() const = 0;
+  virtual void reset_peak() = 0;
+  // Returns cached (unused) blocks to the system.
+  virtual void release_cached() = 0;
+};
+
+// A caching allocator. For CUDA it is stream-ordered: all work that uses its blocks is
+// issued on one stream, so a block freed on the host may be handed out again at once —
+// the stream serializes the old user's kernels before the new user's.
+class CachingAllocator final : public Allocator {
+ public:
+  explicit CachingAllocator(Device device);
+  ~CachingAllocator() override;
+  CachingAllocator(const CachingAllocator&) = delete;
+  CachingAllocator& operator=(const CachingAllocator&) = delete;
+
+  void* allocate(size_t bytes) override;
+  void deallocate(void* p) override;
+  Device device() const override { return device_; }
+  AllocatorStats stats() const override;
+  void reset_peak() override;
+  void release_cached() override;
+
+  // Sizes are rounded up to this granularity (and to powers of two above 1 MiB / 8) so that
+  // blocks are reusable across slightly different shapes.
+  static size_t round_size(size_t bytes);
+
+ private:
+  void* system_alloc(size_t bytes);
+  void system_free(void* p);
+
+  Device device_;
+  mutable std::mutex mutex_;
+  std::multimap<size_t, void*> free_blocks_;  // size -> block
+  std::map<void*, size_t> live_blocks_;       // block -> size
+  AllocatorStats stats_;
+};
+
+}  // namespace cgan

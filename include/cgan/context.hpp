@@ -1,0 +1,52 @@
+#pragma once
+#include <cstddef>
+#include <memory>
+
+#include "cgan/allocator.hpp"
+#include "cgan/device.hpp"
+
+namespace cgan {
+
+// Everything device work needs, owned in one place: the device, its stream, the cuBLAS and
+// cuDNN handles bound to that stream, the caching allocator and a growable workspace.
+// No globals: two contexts are independent. Not copyable, movable only via unique_ptr.
+class Context {
+ public:
+  explicit Context(Device device = Device::cpu());
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  // Convenience: select_device(request) then construct.
+  static std::unique_ptr<Context> create(const std::string& device_request);
+
+  Device device() const { return device_; }
+  bool is_cuda() const { return device_.is_cuda(); }
+  Stream stream() const { return stream_; }
+  // cublasHandle_t / cudnnHandle_t; opaque here so that users need no CUDA headers.
+  void* cublas_handle() const { return cublas_; }
+  void* cudnn_handle() const { return cudnn_; }
+  Allocator& allocator() const { return *allocator_; }
+  std::shared_ptr<Allocator> allocator_ptr() const { return allocator_; }
+
+  // Scratch memory valid until the next workspace() call; reuse is stream-ordered.
+  void* workspace(size_t bytes);
+  size_t workspace_size() const { return workspace_bytes_; }
+
+  // Waits for all work issued on this context (no-op on CPU).
+  void synchronize() const;
+
+  // TF32 tensor-core math for convolutions/GEMMs (on by default as in PyTorch's cuDNN path).
+  bool allow_tf32 = true;
+
+ private:
+  Device device_;
+  Stream stream_ = nullptr;
+  void* cublas_ = nullptr;
+  void* cudnn_ = nullptr;
+  std::shared_ptr<Allocator> allocator_;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+};
+
+}  // namespace cgan

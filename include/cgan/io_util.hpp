@@ -1,0 +1,13 @@
+#pragma once
+#include <string>
+#include <vector>
+
+namespace cgan {
+
+// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
+// Throws cgan::Error with the path and errno text when the directory is not writable.
+void write_file_atomic(const std::string& path, const void* bytes, size_t size);
+// Reads a whole file; throws cgan::Error naming the path when it cannot.
+std::vector<unsigned char> read_file(const std::string& path);
+
+}  // namespace cgan

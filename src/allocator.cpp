@@ -1,0 +1,125 @@
+#include "cgan/allocator.hpp"
+
+#include <cstdlib>
+
+#include "cuda_check.hpp"
+
+namespace cgan {
+
+namespace {
+constexpr size_t kMinBlock = 512;
+constexpr size_t kSmallLimit = size_t(1) << 20;
+}  // namespace
+
+size_t CachingAllocator::round_size(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  if (bytes <= kSmallLimit) return (bytes + kMinBlock - 1) / kMinBlock * kMinBlock;
+  // Above 1 MiB: round to 1/8 of the next power of two, bounding waste at 12.5%.
+  size_t p = kSmallLimit;
+  while (p < bytes) p <<= 1;
+  const size_t step = p / 8;
+  return (bytes + step - 1) / step * step;
+}
+
+CachingAllocator::CachingAllocator(Device device) : device_(device) {}
+
+CachingAllocator::~CachingAllocator() {
+  // Live blocks at destruction belong to tensors that outlive their context: a usage error,
+  // but freeing them here would turn it into use-after-free, so only the cache is freed.
+  try {
+    release_cached();
+  } catch (...) {
+  }
+}
+
+void* CachingAllocator::system_alloc(size_t bytes) {
+  void* p = nullptr;
+  if (device_.is_cuda()) {
+    CGAN_CUDA_CHECK(cudaSetDevice(device_.index));
+    cudaError_t st = cudaMalloc(&p, bytes);
+    if (st == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      // Give the cache back and retry once before reporting out-of-memory.
+      std::multimap<size_t, void*> cached;
+      cached.swap(free_blocks_);
+      for (auto& [sz, q] : cached) {
+        cudaFree(q);
+        stats_.bytes_reserved -= sz;
+      }
+      st = cudaMalloc(&p, bytes);
+    }
+    if (st != cudaSuccess) {
+      (void)cudaGetLastError();
+      throw Error("CUDA out of memory allocating " + std::to_string(bytes) + " bytes (" +
+                  std::to_string(stats_.bytes_in_use) + " in use): " + cudaGetErrorString(st));
+    }
+  } else {
+    p = std::aligned_alloc(64, bytes);
+    if (!p) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+  }
+  ++stats_.num_system_allocations;
+  stats_.bytes_reserved += bytes;
+  return p;
+}
+
+void CachingAllocator::system_free(void* p) {
+  if (device_.is_cuda()) {
+    CGAN_CUDA_CHECK(cudaFree(p));
+  } else {
+    std::free(p);
+  }
+}
+
+void* CachingAllocator::allocate(size_t bytes) {
+  const size_t size = round_size(bytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++stats_.num_allocations;
+  void* p = nullptr;
+  auto it = free_blocks_.find(size);
+  if (it != free_blocks_.end()) {
+    p = it->second;
+    free_blocks_.erase(it);
+    ++stats_.num_cache_hits;
+  } else {
+    p = system_alloc(size);
+  }
+  live_blocks_.emplace(p, size);
+  stats_.bytes_in_use += size;
+  if (stats_.bytes_in_use > stats_.peak_bytes_in_use)
+    stats_.peak_bytes_in_use = stats_.bytes_in_use;
+  return p;
+}
+
+void CachingAllocator::deallocate(void* p) {
+  if (!p) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = live_blocks_.find(p);
+  if (it == live_blocks_.end()) throw Error("CachingAllocator: freeing an unknown pointer");
+  const size_t size = it->second;
+  live_blocks_.erase(it);
+  stats_.bytes_in_use -= size;
+  free_blocks_.emplace(size, p);
+}
+
+AllocatorStats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void CachingAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.peak_bytes_in_use = stats_.bytes_in_use;
+}
+
+void CachingAllocator::release_cached() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Cached blocks may still be read by queued kernels: cudaFree waits for the device, so
+  // freeing them here is safe even after the owning context's stream is gone.
+  for (auto& [size, p] : free_blocks_) {
+    system_free(p);
+    stats_.bytes_reserved -= size;
+  }
+  free_blocks_.clear();
+}
+
+}  // namespace cgan

@@ -1,0 +1,62 @@
+#include "cgan/context.hpp"
+
+#include "cuda_check.hpp"
+
+namespace cgan {
+
+Context::Context(Device device) : device_(device) {
+  if (device_.is_cuda()) {
+    const int n = cuda_device_count();
+    if (device_.index >= n)
+      throw NoDeviceError("cannot create a context on " + device_.str() + ": " +
+                          (n == 0 ? cuda_unavailable_reason()
+                                  : std::to_string(n) + " CUDA device(s) present"));
+    CGAN_CUDA_CHECK(cudaSetDevice(device_.index));
+    CGAN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    cublasHandle_t blas = nullptr;
+    CGAN_CUBLAS_CHECK(cublasCreate(&blas));
+    cublas_ = blas;
+    CGAN_CUBLAS_CHECK(cublasSetStream(blas, stream_));
+    cudnnHandle_t dnn = nullptr;
+    CGAN_CUDNN_CHECK(cudnnCreate(&dnn));
+    cudnn_ = dnn;
+    CGAN_CUDNN_CHECK(cudnnSetStream(dnn, stream_));
+  }
+  allocator_ = std::make_shared<CachingAllocator>(device_);
+}
+
+Context::~Context() {
+  try {
+    if (workspace_) allocator_->deallocate(workspace_);
+    if (device_.is_cuda()) {
+      cudaStreamSynchronize(stream_);
+      if (cudnn_) cudnnDestroy(static_cast<cudnnHandle_t>(cudnn_));
+      if (cublas_) cublasDestroy(static_cast<cublasHandle_t>(cublas_));
+    }
+    // Tensors still alive keep the allocator (shared_ptr) and hence memory valid; the stream
+    // is destroyed only when this context is.
+    allocator_->release_cached();
+    if (stream_) cudaStreamDestroy(stream_);
+  } catch (...) {
+  }
+}
+
+std::unique_ptr<Context> Context::create(const std::string& device_request) {
+  return std::make_unique<Context>(select_device(device_request));
+}
+
+void* Context::workspace(size_t bytes) {
+  if (bytes <= workspace_bytes_) return workspace_;
+  if (workspace_) allocator_->deallocate(workspace_);
+  workspace_ = nullptr;
+  workspace_bytes_ = 0;
+  workspace_ = allocator_->allocate(bytes);
+  workspace_bytes_ = bytes;
+  return workspace_;
+}
+
+void Context::synchronize() const {
+  if (device_.is_cuda()) CGAN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+}  // namespace cgan

@@ -1,0 +1,42 @@
+#pragma once
+// Internal: status checks for CUDA runtime, cuBLAS and cuDNN calls. Each failure becomes a
+// cgan::Error carrying the call text, file, line and the library's status string.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include "cgan/error.hpp"
+
+namespace cgan::detail {
+const char* cublas_status_string(cublasStatus_t s);
+}
+
+#define CGAN_CUDA_CHECK(call)                                                              \
+  do {                                                                                     \
+    cudaError_t cgan_st_ = (call);                                                         \
+    if (cgan_st_ != cudaSuccess) {                                                         \
+      (void)cudaGetLastError(); /* clear a sticky-free error so later calls are clean */   \
+      ::cgan::detail::throw_error("CUDA error", #call, __FILE__, __LINE__,                 \
+                                  std::string(cudaGetErrorName(cgan_st_)) + ": " +         \
+                                      cudaGetErrorString(cgan_st_));                       \
+    }                                                                                      \
+  } while (0)
+
+// After a kernel launch: launch-configuration errors show up here.
+#define CGAN_CUDA_LAUNCH_CHECK() CGAN_CUDA_CHECK(cudaGetLastError())
+
+#define CGAN_CUBLAS_CHECK(call)                                                            \
+  do {                                                                                     \
+    cublasStatus_t cgan_st_ = (call);                                                      \
+    if (cgan_st_ != CUBLAS_STATUS_SUCCESS)                                                 \
+      ::cgan::detail::throw_error("cuBLAS error", #call, __FILE__, __LINE__,               \
+                                  ::cgan::detail::cublas_status_string(cgan_st_));         \
+  } while (0)
+
+#define CGAN_CUDNN_CHECK(call)                                                             \
+  do {                                                                                     \
+    cudnnStatus_t cgan_st_ = (call);                                                       \
+    if (cgan_st_ != CUDNN_STATUS_SUCCESS)                                                  \
+      ::cgan::detail::throw_error("cuDNN error", #call, __FILE__, __LINE__,                \
+                                  cudnnGetErrorString(cgan_st_));                          \
+  } while (0)

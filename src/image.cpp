@@ -1,0 +1,119 @@
+#include "cgan/image.hpp"
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "cgan/io_util.hpp"
+
+namespace cgan {
+
+namespace {
+std::string lower_ext(const std::string& path) {
+  const size_t dot = path.find_last_of('.');
+  const size_t slash = path.find_last_of('/');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string e = path.substr(dot + 1);
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
+  return e;
+}
+
+void append_bytes(void* context, void* data, int size) {
+  auto* out = static_cast<std::vector<unsigned char>*>(context);
+  const auto* p = static_cast<const unsigned char*>(data);
+  out->insert(out->end(), p, p + size);
+}
+}  // namespace
+
+bool is_image_path(const std::string& path) {
+  const std::string e = lower_ext(path);
+  return e == "png" || e == "jpg" || e == "jpeg" || e == "bmp";
+}
+
+Image read_image(const std::string& path) {
+  const std::vector<unsigned char> bytes = read_file(path);
+  if (bytes.empty()) throw Error("cannot decode image '" + path + "': file is empty");
+  int w = 0, h = 0, c = 0;
+  unsigned char* px = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w,
+                                            &h, &c, 3);
+  if (!px) {
+    const char* why = stbi_failure_reason();
+    throw Error("cannot decode image '" + path + "': " + (why ? why : "unknown format"));
+  }
+  Image img(w, h);
+  std::memcpy(img.pixels.data(), px, img.pixels.size());
+  stbi_image_free(px);
+  return img;
+}
+
+void write_image(const std::string& path, const Image& img, int jpeg_quality) {
+  CGAN_CHECK(img.width > 0 && img.height > 0 &&
+                 img.pixels.size() == static_cast<size_t>(img.width) * img.height * 3,
+             "write_image '" << path << "': image is empty or inconsistent");
+  const std::string e = lower_ext(path);
+  std::vector<unsigned char> out;
+  int ok = 0;
+  if (e == "png") {
+    ok = stbi_write_png_to_func(append_bytes, &out, img.width, img.height, 3, img.pixels.data(),
+                                img.width * 3);
+  } else if (e == "jpg" || e == "jpeg") {
+    ok = stbi_write_jpg_to_func(append_bytes, &out, img.width, img.height, 3, img.pixels.data(),
+                                jpeg_quality);
+  } else if (e == "bmp") {
+    ok = stbi_write_bmp_to_func(append_bytes, &out, img.width, img.height, 3, img.pixels.data());
+  } else {
+    throw Error("cannot write image '" + path + "': unknown extension (use .png, .jpg or .bmp)");
+  }
+  if (!ok) throw Error("cannot encode image '" + path + "'");
+  write_file_atomic(path, out.data(), out.size());
+}
+
+Tensor images_to_tensor(const std::vector<Image>& images, ChannelOrder order, Context& ctx) {
+  CGAN_CHECK(!images.empty(), "images_to_tensor: no images");
+  const int w = images[0].width, h = images[0].height;
+  for (const Image& im : images)
+    CGAN_CHECK(im.width == w && im.height == h,
+               "images_to_tensor: images differ in size (" << w << "x" << h << " vs "
+                                                         << im.width << "x" << im.height << ")");
+  const int64_t n = static_cast<int64_t>(images.size());
+  Tensor host = Tensor::empty_cpu({n, 3, h, w});
+  float* out = host.f32();
+  const size_t plane = static_cast<size_t>(w) * h;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* px = images[static_cast<size_t>(i)].pixels.data();
+    for (int c = 0; c < 3; ++c) {
+      const int src_c = order == ChannelOrder::RGB ? c : 2 - c;
+      float* dst = out + (static_cast<size_t>(i) * 3 + c) * plane;
+      for (size_t p = 0; p < plane; ++p) dst[p] = px[p * 3 + src_c] / 127.5f - 1.0f;
+    }
+  }
+  return ctx.is_cuda() ? host.to(ctx) : host;
+}
+
+std::vector<Image> tensor_to_images(const Tensor& t, ChannelOrder order, Context& ctx) {
+  CGAN_CHECK(t.ndim() == 4 && t.dim(1) == 3,
+             "tensor_to_images: expected [N,3,H,W], got " << shape_str(t.shape()));
+  const std::vector<float> v = t.to_vector(ctx);
+  const int n = static_cast<int>(t.dim(0)), h = static_cast<int>(t.dim(2)),
+            w = static_cast<int>(t.dim(3));
+  const size_t plane = static_cast<size_t>(w) * h;
+  std::vector<Image> out;
+  for (int i = 0; i < n; ++i) {
+    Image im(w, h);
+    for (int c = 0; c < 3; ++c) {
+      const int dst_c = order == ChannelOrder::RGB ? c : 2 - c;
+      const float* src = v.data() + (static_cast<size_t>(i) * 3 + c) * plane;
+      for (size_t p = 0; p < plane; ++p) {
+        const float x = std::nearbyint((src[p] * 0.5f + 0.5f) * 255.0f);
+        im.pixels[p * 3 + dst_c] = static_cast<uint8_t>(std::clamp(x, 0.0f, 255.0f));
+      }
+    }
+    out.push_back(std::move(im));
+  }
+  return out;
+}
+
+}  // namespace cgan

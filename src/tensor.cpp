@@ -1,0 +1,200 @@
+#include "cgan/tensor.hpp"
+
+#include <cstdlib>
+#include <sstream>
+
+#include "cuda_check.hpp"
+#include "kernels/fill.hpp"
+
+namespace cgan {
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? "," : "") << s[i];
+  os << "]";
+  return os.str();
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    CGAN_CHECK(d >= 0, "negative dimension in shape " << shape_str(s));
+    n *= d;
+  }
+  return n;
+}
+
+Storage::Storage(size_t bytes, Device device, std::shared_ptr<Allocator> allocator)
+    : bytes_(bytes), device_(device), allocator_(std::move(allocator)) {
+  if (allocator_) {
+    data_ = allocator_->allocate(bytes);
+  } else {
+    CGAN_CHECK(device.is_cpu(), "a CUDA storage needs an allocator");
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    data_ = std::aligned_alloc(64, rounded ? rounded : 64);
+    if (!data_) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+  }
+}
+
+Storage::~Storage() {
+  if (allocator_) {
+    try {
+      allocator_->deallocate(data_);
+    } catch (...) {
+    }
+  } else {
+    std::free(data_);
+  }
+}
+
+Tensor Tensor::empty(const Shape& shape, Context& ctx, DType dtype) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<Storage>(t.nbytes(), ctx.device(), ctx.allocator_ptr());
+  return t;
+}
+
+Tensor Tensor::empty_cpu(const Shape& shape, DType dtype) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<Storage>(t.nbytes(), Device::cpu(), nullptr);
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, Context& ctx, DType dtype) {
+  Tensor t = empty(shape, ctx, dtype);
+  if (ctx.is_cuda()) {
+    CGAN_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.nbytes(), ctx.stream()));
+  } else {
+    std::memset(t.raw(), 0, t.nbytes());
+  }
+  return t;
+}
+
+Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values) {
+  CGAN_CHECK(shape_numel(shape) == static_cast<int64_t>(values.size()),
+             "from_vector: shape " << shape_str(shape) << " needs " << shape_numel(shape)
+                                   << " values, got " << values.size());
+  Tensor t = empty_cpu(shape);
+  std::memcpy(t.raw(), values.data(), values.size() * sizeof(float));
+  return t;
+}
+
+int64_t Tensor::dim(int i) const {
+  const int n = ndim();
+  if (i < 0) i += n;
+  CGAN_CHECK(i >= 0 && i < n, "dim " << i << " out of range for shape " << shape_str(shape_));
+  return shape_[static_cast<size_t>(i)];
+}
+
+void* Tensor::raw() const {
+  CGAN_CHECK(storage_, "use of an undefined tensor");
+  return static_cast<char*>(storage_->data()) + offset_bytes_;
+}
+
+float* Tensor::f32() const {
+  CGAN_CHECK(dtype_ == DType::F32, "expected an F32 tensor, got " << dtype_name(dtype_));
+  return data<float>();
+}
+
+Tensor Tensor::view(const Shape& shape) const {
+  CGAN_CHECK(shape_numel(shape) == numel(),
+             "view: cannot view " << shape_str(shape_) << " as " << shape_str(shape));
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::slice(int64_t begin, int64_t end) const {
+  CGAN_CHECK(ndim() >= 1 && 0 <= begin && begin <= end && end <= shape_[0],
+             "slice [" << begin << "," << end << ") out of range for " << shape_str(shape_));
+  const int64_t inner = shape_[0] ? numel() / shape_[0] : 0;
+  Tensor t = *this;
+  t.shape_[0] = end - begin;
+  t.offset_bytes_ += static_cast<size_t>(begin * inner) * dtype_size(dtype_);
+  return t;
+}
+
+void Tensor::copy_from(const Tensor& src, Context& ctx) {
+  CGAN_CHECK(src.numel() == numel() && src.dtype() == dtype(),
+             "copy_from: " << src.str() << " into " << str());
+  const size_t n = nbytes();
+  if (n == 0) return;
+  const bool from_gpu = src.is_cuda(), to_gpu = is_cuda();
+  if (!from_gpu && !to_gpu) {
+    std::memcpy(raw(), src.raw(), n);
+    return;
+  }
+  CGAN_CHECK(ctx.is_cuda(), "copy_from: a CUDA tensor needs a CUDA context");
+  const cudaMemcpyKind kind = from_gpu ? (to_gpu ? cudaMemcpyDeviceToDevice
+                                                 : cudaMemcpyDeviceToHost)
+                                       : cudaMemcpyHostToDevice;
+  CGAN_CUDA_CHECK(cudaMemcpyAsync(raw(), src.raw(), n, kind, ctx.stream()));
+  // Pageable host memory: make the host side usable (or reusable) when we return.
+  if (kind != cudaMemcpyDeviceToDevice) ctx.synchronize();
+}
+
+Tensor Tensor::to(Context& ctx) const {
+  Tensor t = empty(shape_, ctx, dtype_);
+  t.copy_from(*this, ctx);
+  return t;
+}
+
+Tensor Tensor::to_cpu(Context& ctx) const {
+  Tensor t = empty_cpu(shape_, dtype_);
+  t.copy_from(*this, ctx);
+  return t;
+}
+
+std::vector<float> Tensor::to_vector() const {
+  CGAN_CHECK(!is_cuda(), "to_vector() without a context needs a CPU tensor; pass the context");
+  std::vector<float> v(static_cast<size_t>(numel()));
+  const size_t n = v.size();
+  switch (dtype_) {
+    case DType::F32: std::memcpy(v.data(), raw(), n * 4); break;
+    case DType::F16:
+      for (size_t i = 0; i < n; ++i) v[i] = half_to_float(data<uint16_t>()[i]);
+      break;
+    case DType::BF16:
+      for (size_t i = 0; i < n; ++i) v[i] = bf16_to_float(data<uint16_t>()[i]);
+      break;
+  }
+  return v;
+}
+
+std::vector<float> Tensor::to_vector(Context& ctx) const {
+  if (!is_cuda()) return to_vector();
+  return to_cpu(ctx).to_vector();
+}
+
+void Tensor::fill(float value, Context& ctx) {
+  CGAN_CHECK(dtype_ == DType::F32 || !is_cuda(), "fill: CUDA fill supports F32 only");
+  const int64_t n = numel();
+  if (is_cuda()) {
+    CGAN_CHECK(ctx.is_cuda(), "fill: a CUDA tensor needs a CUDA context");
+    kernels::fill_f32(f32(), value, n, ctx.stream());
+    return;
+  }
+  switch (dtype_) {
+    case DType::F32:
+      for (int64_t i = 0; i < n; ++i) data<float>()[i] = value;
+      break;
+    case DType::F16:
+      for (int64_t i = 0; i < n; ++i) data<uint16_t>()[i] = float_to_half(value);
+      break;
+    case DType::BF16:
+      for (int64_t i = 0; i < n; ++i) data<uint16_t>()[i] = float_to_bf16(value);
+      break;
+  }
+}
+
+std::string Tensor::str() const {
+  std::ostringstream os;
+  os << "Tensor" << shape_str(shape_) << " " << dtype_name(dtype_) << " " << device().str();
+  return os.str();
+}
+
+}  // namespace cgan

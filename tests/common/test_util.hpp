@@ -1,0 +1,95 @@
+#pragma once
+// Shared helpers for tests: random inputs, comparisons, and visible skips.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cgan/context.hpp"
+#include "cgan/device.hpp"
+#include "cgan/tensor.hpp"
+
+namespace cgan::test {
+
+// Prints the marker ctest's SKIP_REGULAR_EXPRESSION looks for, so the test shows as skipped.
+inline void skip(const std::string& why) {
+  std::cout << "CGAN_SKIP: " << why << std::endl;
+  WARN("skipped: " << why);
+}
+
+// For test cases that need a GPU: `CGAN_REQUIRE_CUDA();` at the top.
+#define CGAN_REQUIRE_CUDA()                                                            \
+  do {                                                                                 \
+    if (!::cgan::cuda_available()) {                                                   \
+      ::cgan::test::skip("no CUDA device (" + ::cgan::cuda_unavailable_reason() + ")"); \
+      return;                                                                          \
+    }                                                                                  \
+  } while (0)
+
+inline std::string shared_dir() { return CGAN_SHARED_DIR; }
+inline bool have_shared(const std::string& rel) {
+  return std::filesystem::exists(shared_dir() + "/" + rel);
+}
+#define CGAN_REQUIRE_SHARED(rel)                                                 \
+  do {                                                                           \
+    if (!::cgan::test::have_shared(rel)) {                                       \
+      ::cgan::test::skip(std::string("../shared/") + (rel) + " not available"); \
+      return;                                                                    \
+    }                                                                            \
+  } while (0)
+
+// Debian's /usr/bin/python3 with a module (torch, cv2, numpy) available?
+inline bool python_has(const std::string& module) {
+  const std::string py = CGAN_PYTHON;
+  if (py.empty()) return false;
+  const std::string cmd = py + " -c 'import " + module + "' >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+#define CGAN_REQUIRE_PYTHON_MODULE(mod)                                                 \
+  do {                                                                                  \
+    if (!::cgan::test::python_has(mod)) {                                               \
+      ::cgan::test::skip(std::string("python3 module '") + (mod) + "' not available"); \
+      return;                                                                           \
+    }                                                                                   \
+  } while (0)
+
+// A scratch directory unique to the test process, removed at exit by the OS' tmp cleaner.
+inline std::string temp_dir(const std::string& tag) {
+  namespace fs = std::filesystem;
+  static std::mt19937_64 rng(std::random_device{}());
+  fs::path p = fs::temp_directory_path() / ("cgan_test_" + tag + "_" + std::to_string(rng()));
+  fs::create_directories(p);
+  return p.string();
+}
+
+inline std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+inline Tensor random_tensor(const Shape& s, uint64_t seed, float lo = -1.f, float hi = 1.f) {
+  return Tensor::from_vector(s, random_vector(static_cast<size_t>(shape_numel(s)), seed, lo, hi));
+}
+
+// max |a-b| / max(max|b|, tiny): a relative error over the whole tensor.
+inline double max_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double num = 0, den = 1e-30;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
+    num = std::max(num, std::abs(double(a[i]) - double(b[i])));
+    den = std::max(den, std::abs(double(b[i])));
+  }
+  return num / den;
+}
+
+}  // namespace cgan::test
