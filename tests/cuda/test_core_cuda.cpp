@@ -1,0 +1,58 @@
+// Device memory: copies, fill, caching allocator on the GPU, and the context's handles.
+#include "common/test_util.hpp"
+
+#include "cgan/safetensors.hpp"
+
+using namespace cgan;
+
+TEST_CASE("cuda: host<->device copies round trip exactly, odd sizes", "[cuda]") {
+  CGAN_REQUIRE_CUDA();
+  Context ctx(Device::cuda(0));
+  REQUIRE(ctx.stream() != nullptr);
+  REQUIRE(ctx.cublas_handle() != nullptr);
+  REQUIRE(ctx.cudnn_handle() != nullptr);
+  for (int64_t n : {1, 3, 1023, 100003}) {
+    Tensor h = test::random_tensor({n}, uint64_t(n));
+    Tensor d = h.to(ctx);
+    REQUIRE(d.is_cuda());
+    Tensor d2 = Tensor::empty({n}, ctx);
+    d2.fill(NAN, ctx);
+    d2.copy_from(d, ctx);  // device to device
+    REQUIRE(d2.to_vector(ctx) == h.to_vector());
+  }
+}
+
+TEST_CASE("cuda: fill writes every element", "[cuda]") {
+  CGAN_REQUIRE_CUDA();
+  Context ctx(Device::cuda(0));
+  Tensor d = Tensor::empty({3, 77, 5}, ctx);
+  d.fill(NAN, ctx);
+  d.fill(-1.25f, ctx);
+  for (float x : d.to_vector(ctx)) REQUIRE(x == -1.25f);
+  Tensor z = Tensor::zeros({1001}, ctx);
+  for (float x : z.to_vector(ctx)) REQUIRE(x == 0.0f);
+}
+
+TEST_CASE("cuda: the caching allocator reuses freed device blocks", "[cuda]") {
+  CGAN_REQUIRE_CUDA();
+  Context ctx(Device::cuda(0));
+  void* first = nullptr;
+  {
+    Tensor a = Tensor::empty({1 << 20}, ctx);
+    first = a.raw();
+    REQUIRE(ctx.allocator().stats().bytes_in_use >= (4u << 20));
+  }
+  REQUIRE(ctx.allocator().stats().bytes_in_use == 0);
+  Tensor b = Tensor::empty({1 << 20}, ctx);
+  REQUIRE(b.raw() == first);
+  REQUIRE(ctx.allocator().stats().num_cache_hits == 1);
+}
+
+TEST_CASE("cuda: safetensors written from device tensors", "[cuda]") {
+  CGAN_REQUIRE_CUDA();
+  Context ctx(Device::cuda(0));
+  Tensor h = test::random_tensor({2, 7}, 5);
+  const std::string p = test::temp_dir("cudast") + "/d.safetensors";
+  write_safetensors(p, {{"x", h.to(ctx)}}, {}, &ctx);
+  REQUIRE(read_safetensors(p).at("x").to_vector() == h.to_vector());
+}
