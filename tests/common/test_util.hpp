@@ -32,7 +32,15 @@ inline void skip(const std::string& why) {
     }                                                                                  \
   } while (0)
 
-inline std::string shared_dir() { return CGAN_SHARED_DIR; }
+// Both can be overridden from the environment (the GPU machine keeps them elsewhere).
+inline std::string shared_dir() {
+  const char* e = std::getenv("CGAN_SHARED_DIR");
+  return e && *e ? e : CGAN_SHARED_DIR;
+}
+inline std::string python() {
+  const char* e = std::getenv("CGAN_PYTHON");
+  return e && *e ? e : CGAN_PYTHON;
+}
 inline bool have_shared(const std::string& rel) {
   return std::filesystem::exists(shared_dir() + "/" + rel);
 }
@@ -46,7 +54,7 @@ inline bool have_shared(const std::string& rel) {
 
 // Debian's /usr/bin/python3 with a module (torch, cv2, numpy) available?
 inline bool python_has(const std::string& module) {
-  const std::string py = CGAN_PYTHON;
+  const std::string py = python();
   if (py.empty()) return false;
   const std::string cmd = py + " -c 'import " + module + "' >/dev/null 2>&1";
   return std::system(cmd.c_str()) == 0;
