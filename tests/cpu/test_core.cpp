@@ -144,3 +144,29 @@ TEST_CASE("allocator: tensors return their storage to the context's cache", "[cp
   REQUIRE(ctx.workspace(500) == w);  // smaller requests reuse the workspace
   REQUIRE(ctx.workspace_size() == 1000);
 }
+
+#include <type_traits>
+
+#include "cgan/buffer.hpp"
+
+TEST_CASE("buffer: move-only RAII over the context's allocator", "[cpu]") {
+  static_assert(!std::is_copy_constructible_v<Buffer<float>>);
+  static_assert(std::is_nothrow_move_constructible_v<Buffer<float>>);
+  Context ctx(Device::cpu());
+  {
+    Buffer<double> a(100, ctx);
+    REQUIRE(a.size() == 100);
+    REQUIRE(a.bytes() == 800);
+    REQUIRE(ctx.allocator().stats().bytes_in_use == 1024);
+    a.data()[99] = 1.5;
+    Buffer<double> b = std::move(a);
+    REQUIRE(a.data() == nullptr);
+    REQUIRE(a.empty());
+    REQUIRE(b.data()[99] == 1.5);
+    Buffer<double> c(10, ctx);
+    c = std::move(b);  // c's old block goes back to the cache
+    REQUIRE(ctx.allocator().stats().bytes_in_use == 1024);
+    REQUIRE(c.size() == 100);
+  }
+  REQUIRE(ctx.allocator().stats().bytes_in_use == 0);
+}
