@@ -1,0 +1,34 @@
+#pragma once
+// 2-D convolutions (PyTorch semantics): Conv2d and ConvTranspose2d with zero padding, stride,
+// output padding (transposed only) and an optional bias. CUDA via cuDNN, CPU via im2col +
+// OpenBLAS sgemm. Float32, contiguous NCHW.
+//
+// Weight layouts are PyTorch's: conv [out, in, kh, kw], transposed conv [in, out, kh, kw].
+// Like ops.hpp: input gradients are OVERWRITTEN, parameter gradients are ACCUMULATED (+=).
+#include "cgan/context.hpp"
+#include "cgan/tensor.hpp"
+
+namespace cgan {
+
+struct ConvSpec {
+  int stride = 1;
+  int pad = 0;             // zero padding, same on all four sides
+  int output_padding = 0;  // transposed only: extra rows/cols on the bottom/right, < stride
+  bool transposed = false;
+};
+
+// Output shape [N, Cout, Ho, Wo] for an input [N, Cin, H, W]; throws cgan::Error naming the
+// shapes when they do not fit together.
+Shape conv_output_shape(const Shape& in, const Shape& weight, const ConvSpec& spec);
+
+// out = conv(in, weight) + bias. `out` must already have conv_output_shape(); bias [Cout] or null.
+void conv_forward(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
+                  const ConvSpec& spec, Context& ctx);
+// d_in (shape of the input) = dL/d_in, overwritten.
+void conv_backward_data(Tensor& d_in, const Tensor& d_out, const Tensor& weight,
+                        const ConvSpec& spec, Context& ctx);
+// d_weight += dL/d_weight; d_bias (may be null) += dL/d_bias. `in` is the forward input.
+void conv_backward_filter(Tensor& d_weight, Tensor* d_bias, const Tensor& d_out, const Tensor& in,
+                          const ConvSpec& spec, Context& ctx);
+
+}  // namespace cgan

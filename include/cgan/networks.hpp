@@ -1,0 +1,122 @@
+#pragma once
+// The CartoonGAN networks, with parameter names exactly as the PyTorch state_dict keys so
+// weights load and save by name (safetensors).
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "cgan/image.hpp"
+#include "cgan/nn.hpp"
+
+namespace cgan {
+
+// A network: its parameters (one flat buffer) and weight files.
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  nn::ParameterSet& params() { return params_; }
+  const nn::ParameterSet& params() const { return params_; }
+  Context& ctx() const { return *ctx_; }
+
+  // Loads parameters by name from a safetensors file (see ParameterSet::load for the errors).
+  virtual void load(const std::string& path, bool allow_unexpected = false);
+  void save(const std::string& path, const std::map<std::string, std::string>& metadata = {});
+  void init_random(uint64_t seed) { params_.init_random(seed, *ctx_); }
+
+ protected:
+  explicit Module(Context& ctx) : ctx_(&ctx) {}
+  Context* ctx_;
+  nn::ParameterSet params_;
+};
+
+enum class GeneratorArch { Official, Seed };
+GeneratorArch parse_generator_arch(const std::string& s);  // "official" | "seed"
+
+class Generator : public Module {
+ public:
+  // x: [N,3,H,W] in [-1,1] in channel_order(); output [N,3,H',W'] in [-1,1], same order.
+  // H' = 4*ceil(H/4)-ish: each stride-2 conv rounds up, each transposed conv doubles.
+  virtual nn::Var forward(nn::Tape& tape, const nn::Var& x) = 0;
+  // No-grad forward: keeps no activations.
+  Tensor infer(const Tensor& x);
+  virtual ChannelOrder channel_order() const = 0;
+  static Shape output_shape(const Shape& in);
+
+ protected:
+  using Module::Module;
+};
+
+// The official CartoonGAN generator (see ../shared/README.md): reflection padding around the
+// 7x7 convs and inside the residual blocks, affine instance norm `inNN_M.scale/shift`.
+class OfficialGenerator final : public Generator {
+ public:
+  struct Options {
+    int features = 64;
+    int residuals = 8;
+    float eps = 1e-9f;  // the PyTorch port's value (1e-5 in the Lua original)
+    uint64_t seed = 0;
+  };
+  explicit OfficialGenerator(Context& ctx) : OfficialGenerator(ctx, Options{}) {}
+  OfficialGenerator(Context& ctx, const Options& o);
+  nn::Var forward(nn::Tape& tape, const nn::Var& x) override;
+  ChannelOrder channel_order() const override { return ChannelOrder::BGR; }
+
+ private:
+  Options opt_;
+  nn::Conv conv01_, conv02_1_, conv02_2_, conv03_1_, conv03_2_;
+  std::vector<std::array<nn::Conv, 2>> res_conv_;
+  std::vector<std::array<nn::InstanceNorm, 2>> res_in_;
+  nn::Conv deconv01_1_, deconv01_2_, deconv02_1_, deconv02_2_, deconv03_1_;
+  nn::InstanceNorm in01_, in02_, in03_, in12_, in13_;
+};
+
+// The seed document's Generator (zero padding, non-affine InstanceNorm2d, eps 1e-5), RGB.
+class SeedGenerator final : public Generator {
+ public:
+  struct Options {
+    int img_channels = 3;
+    int features = 64;
+    int residuals = 8;
+    float eps = 1e-5f;
+    uint64_t seed = 0;
+  };
+  explicit SeedGenerator(Context& ctx) : SeedGenerator(ctx, Options{}) {}
+  SeedGenerator(Context& ctx, const Options& o);
+  nn::Var forward(nn::Tape& tape, const nn::Var& x) override;
+  ChannelOrder channel_order() const override { return ChannelOrder::RGB; }
+
+ private:
+  Options opt_;
+  nn::Conv initial_, down_[4], up_[4], last_;
+  std::vector<std::array<nn::Conv, 2>> res_;
+  nn::InstanceNorm in_;
+};
+
+// The seed document's PatchGAN discriminator (nn.Sequential `model.*`, reflect padding).
+class SeedDiscriminator final : public Module {
+ public:
+  struct Options {
+    int in_channels = 3;
+    int out_channels = 1;
+    std::array<int, 4> features{32, 64, 128, 256};
+    float eps = 1e-5f;
+    float slope = 0.2f;
+    uint64_t seed = 0;
+  };
+  explicit SeedDiscriminator(Context& ctx) : SeedDiscriminator(ctx, Options{}) {}
+  SeedDiscriminator(Context& ctx, const Options& o);
+  nn::Var forward(nn::Tape& tape, const nn::Var& x);
+
+ private:
+  Options opt_;
+  nn::Conv conv_[7];
+  nn::InstanceNorm in_;
+};
+
+std::unique_ptr<Generator> make_generator(GeneratorArch arch, Context& ctx);
+
+}  // namespace cgan

@@ -1,0 +1,335 @@
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <random>
+
+#include "cgan/nn.hpp"
+
+namespace cgan::nn {
+
+Var input(const Tensor& value, bool requires_grad) {
+  auto n = std::make_shared<Node>();
+  n->value = value;
+  n->requires_grad = requires_grad;
+  return n;
+}
+
+namespace {
+Var make_output(const Shape& shape, Context& ctx, bool requires_grad) {
+  auto n = std::make_shared<Node>();
+  n->value = Tensor::empty(shape, ctx);
+  n->requires_grad = requires_grad;
+  return n;
+}
+}  // namespace
+
+// ---- Tape -------------------------------------------------------------------------------
+
+void Tape::record(std::function<void()> backward_fn) {
+  if (enabled_) fns_.push_back(std::move(backward_fn));
+}
+
+void Tape::backward(const Var& out, const Tensor& d_out) {
+  CGAN_CHECK(enabled_, "Tape::backward on a tape recorded with gradients disabled");
+  CGAN_CHECK(out && out->requires_grad,
+             "Tape::backward: the output does not depend on anything that needs a gradient");
+  CGAN_CHECK(d_out.shape() == out->value.shape(),
+             "Tape::backward: d_out " << shape_str(d_out.shape()) << " vs output "
+                                      << shape_str(out->value.shape()));
+  out->grad = Tensor::empty(d_out.shape(), *ctx_);
+  out->grad.copy_from(d_out, *ctx_);
+  for (size_t i = fns_.size(); i-- > 0;) {
+    fns_[i]();
+    fns_[i] = nullptr;  // frees this op's saved activations now, not at the end
+  }
+  fns_.clear();
+}
+
+void Tape::accumulate(Node& n, const std::function<void(Tensor& dst)>& compute) {
+  if (!n.grad.defined()) {
+    n.grad = Tensor::empty(n.value.shape(), *ctx_);
+    compute(n.grad);
+    return;
+  }
+  Tensor tmp = Tensor::empty(n.value.shape(), *ctx_);
+  compute(tmp);
+  ops::add_inplace(n.grad, tmp, *ctx_);
+}
+
+// ---- ParameterSet ------------------------------------------------------------------------
+
+float default_init_bound(int64_t fan_in) {
+  return fan_in > 0 ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(fan_in))) : 0.f;
+}
+
+int ParameterSet::add(const std::string& name, const Shape& shape, Init init, float bound) {
+  CGAN_CHECK(!allocated(), "ParameterSet::add('" << name << "') after allocate()");
+  CGAN_CHECK(!index_.count(name), "ParameterSet: duplicate parameter name '" << name << "'");
+  Parameter p;
+  p.name = name;
+  p.shape = shape;
+  p.offset = total_;
+  p.init = init;
+  p.bound = bound;
+  // Keep every view 16-byte aligned so vectorized kernels may use float4 on any parameter.
+  total_ += (shape_numel(shape) + 3) / 4 * 4;
+  index_[name] = static_cast<int>(params_.size());
+  params_.push_back(std::move(p));
+  return static_cast<int>(params_.size()) - 1;
+}
+
+void ParameterSet::allocate(Context& ctx, uint64_t seed) {
+  CGAN_CHECK(!allocated(), "ParameterSet::allocate called twice");
+  values_ = Tensor::zeros({std::max<int64_t>(total_, 1)}, ctx);
+  grads_ = Tensor::zeros({std::max<int64_t>(total_, 1)}, ctx);
+  for (Parameter& p : params_) {
+    const int64_t n = shape_numel(p.shape);
+    p.value = values_.slice(p.offset, p.offset + n).view(p.shape);
+    p.grad = grads_.slice(p.offset, p.offset + n).view(p.shape);
+  }
+  init_random(seed, ctx);
+}
+
+void ParameterSet::init_random(uint64_t seed, Context& ctx) {
+  CGAN_CHECK(allocated(), "ParameterSet::init_random before allocate()");
+  std::mt19937_64 rng(seed);
+  std::vector<float> host(static_cast<size_t>(values_.numel()), 0.f);
+  for (const Parameter& p : params_) {
+    float* dst = host.data() + p.offset;
+    const int64_t n = shape_numel(p.shape);
+    std::uniform_real_distribution<float> u(-p.bound, p.bound);
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = p.init == Init::Ones ? 1.f : p.init == Init::Zeros ? 0.f : u(rng);
+  }
+  values_.copy_from(Tensor::from_vector(values_.shape(), host), ctx);
+}
+
+void ParameterSet::zero_grad(Context& ctx) {
+  if (allocated()) grads_.fill(0.f, ctx);
+}
+
+void ParameterSet::load(const SafeTensors& st, const std::string& source, bool allow_unexpected,
+                        Context& ctx) {
+  CGAN_CHECK(allocated(), "ParameterSet::load before allocate()");
+  std::ostringstream problems;
+  int count = 0;
+  for (const Parameter& p : params_) {
+    if (!st.contains(p.name)) {
+      problems << "\n  missing tensor '" << p.name << "' (expected shape "
+               << shape_str(p.shape) << ")";
+      ++count;
+    } else if (st.at(p.name).shape() != p.shape) {
+      problems << "\n  tensor '" << p.name << "' has shape " << shape_str(st.at(p.name).shape())
+               << ", expected " << shape_str(p.shape);
+      ++count;
+    }
+  }
+  if (!allow_unexpected)
+    for (const auto& kv : st.tensors)
+      if (!index_.count(kv.first)) {
+        problems << "\n  unexpected tensor '" << kv.first << "' "
+                 << shape_str(kv.second.shape());
+        ++count;
+      }
+  if (count)
+    CGAN_FAIL(source << ": " << count << " problem(s) loading weights:" << problems.str());
+  for (Parameter& p : params_) p.value.copy_from(st.f32(p.name), ctx);
+}
+
+std::vector<std::pair<std::string, Tensor>> ParameterSet::state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const Parameter& p : params_) out.emplace_back(p.name, p.value);
+  return out;
+}
+
+// ---- layers -----------------------------------------------------------------------------
+
+void Conv::declare(ParameterSet& ps, const std::string& name, int in_ch, int out_ch, int k,
+                   ConvSpec s, bool with_bias) {
+  spec = s;
+  // PyTorch computes fan_in from weight.size(1): in_ch for conv, out_ch for a transposed conv.
+  const int64_t fan_in = int64_t{s.transposed ? out_ch : in_ch} * k * k;
+  const float bound = default_init_bound(fan_in);
+  const Shape w = s.transposed ? Shape{in_ch, out_ch, k, k} : Shape{out_ch, in_ch, k, k};
+  weight = ps.add(name + ".weight", w, Init::Uniform, bound);
+  bias = with_bias ? ps.add(name + ".bias", {out_ch}, Init::Uniform, bound) : -1;
+}
+
+Var Conv::operator()(Tape& tape, ParameterSet& ps, const Var& x) const {
+  Context& ctx = tape.ctx();
+  const bool want_params = tape.grad_enabled() && tape.param_grads && !ps.frozen;
+  const bool need = tape.grad_enabled() && (x->requires_grad || want_params);
+  Var out = make_output(conv_output_shape(x->value.shape(), ps[weight].shape, spec), ctx, need);
+  const Parameter& w = ps[weight];
+  const Parameter* b = bias >= 0 ? &ps[bias] : nullptr;
+  conv_forward(out->value, x->value, w.value, b ? &b->value : nullptr, spec, ctx);
+  if (!need) return out;
+  Var o = out;
+  tape.record([&tape, &ps, o, x, want_params, w_i = weight, b_i = bias, spec_ = spec] {
+    if (!o->grad.defined()) return;
+    Context& c = tape.ctx();
+    Parameter& wp = ps[w_i];
+    if (x->requires_grad)
+      tape.accumulate(*x, [&](Tensor& d) { conv_backward_data(d, o->grad, wp.value, spec_, c); });
+    if (want_params)
+      conv_backward_filter(wp.grad, b_i >= 0 ? &ps[b_i].grad : nullptr, o->grad, x->value,
+                           spec_, c);
+  });
+  return out;
+}
+
+void InstanceNorm::declare_affine(ParameterSet& ps, const std::string& scale_name,
+                                  const std::string& shift_name, int channels) {
+  scale = ps.add(scale_name, {channels}, Init::Ones);
+  shift = ps.add(shift_name, {channels}, Init::Zeros);
+}
+
+Var InstanceNorm::operator()(Tape& tape, ParameterSet& ps, const Var& x, ops::Act act,
+                             float slope, const Var& residual) const {
+  Context& ctx = tape.ctx();
+  const bool affine = scale >= 0;
+  const bool want_params = affine && tape.grad_enabled() && tape.param_grads && !ps.frozen;
+  const bool need = tape.grad_enabled() &&
+                    (x->requires_grad || want_params || (residual && residual->requires_grad));
+  const Shape& s = x->value.shape();
+  CGAN_CHECK(s.size() == 4, "instance norm: expected [N,C,H,W], got " << shape_str(s));
+  Var out = make_output(s, ctx, need);
+  Tensor mean = Tensor::empty({s[0] * s[1]}, ctx), rstd = Tensor::empty({s[0] * s[1]}, ctx);
+  const Tensor* sc = affine ? &ps[scale].value : nullptr;
+  const Tensor* sh = affine ? &ps[shift].value : nullptr;
+  ops::instance_norm_forward(out->value, mean, rstd, x->value, sc, sh,
+                             residual ? &residual->value : nullptr, eps, act, slope, ctx);
+  if (!need) return out;
+  Var o = out;
+  tape.record([&tape, &ps, o, x, residual, mean, rstd, act, slope, want_params, affine,
+               sc_i = scale, sh_i = shift] {
+    if (!o->grad.defined()) return;
+    Context& c = tape.ctx();
+    const Tensor* scv = affine ? &ps[sc_i].value : nullptr;
+    Tensor* dsc = want_params ? &ps[sc_i].grad : nullptr;
+    Tensor* dsh = want_params ? &ps[sh_i].grad : nullptr;
+    const Tensor* outp = act == ops::Act::None ? nullptr : &o->value;
+    auto run = [&](Tensor& d) {
+      ops::instance_norm_backward(d, dsc, dsh, o->grad, x->value, mean, rstd, scv, outp, act,
+                                  slope, c);
+    };
+    if (x->requires_grad) {
+      tape.accumulate(*x, run);
+    } else if (want_params) {
+      Tensor scratch = Tensor::empty(x->value.shape(), c);
+      run(scratch);
+    }
+    if (residual && residual->requires_grad) {
+      tape.accumulate(*residual, [&](Tensor& d) {
+        if (act == ops::Act::None)
+          d.copy_from(o->grad, c);
+        else if (act == ops::Act::ReLU)
+          ops::relu_backward(d, o->grad, o->value, c);
+        else
+          ops::leaky_relu_backward(d, o->grad, o->value, slope, c);
+      });
+    }
+  });
+  return out;
+}
+
+// ---- functional ops -----------------------------------------------------------------------
+
+Var reflection_pad(Tape& tape, const Var& x, int pad) {
+  Context& ctx = tape.ctx();
+  const Shape& s = x->value.shape();
+  CGAN_CHECK(s.size() == 4, "reflection_pad: expected [N,C,H,W], got " << shape_str(s));
+  const bool need = tape.grad_enabled() && x->requires_grad;
+  Var out = make_output({s[0], s[1], s[2] + 2 * pad, s[3] + 2 * pad}, ctx, need);
+  ops::reflection_pad_forward(out->value, x->value, ops::Pad2d::all(pad), ctx);
+  if (!need) return out;
+  Var xn = x;
+  Var o = out;
+  tape.record([&tape, o, xn, pad] {
+    if (!o->grad.defined()) return;
+    tape.accumulate(*xn, [&](Tensor& d) {
+      ops::reflection_pad_backward(d, o->grad, ops::Pad2d::all(pad), tape.ctx());
+    });
+  });
+  return out;
+}
+
+namespace {
+// Unary ops whose backward needs only the output (relu, leaky relu, tanh).
+template <typename Fwd, typename Bwd>
+Var unary(Tape& tape, const Var& x, Fwd fwd, Bwd bwd) {
+  Context& ctx = tape.ctx();
+  const bool need = tape.grad_enabled() && x->requires_grad;
+  Var out = make_output(x->value.shape(), ctx, need);
+  fwd(out->value, x->value, ctx);
+  if (!need) return out;
+  Var o = out;
+  tape.record([&tape, o, x, bwd] {
+    if (!o->grad.defined()) return;
+    tape.accumulate(*x, [&](Tensor& d) { bwd(d, o->grad, o->value, tape.ctx()); });
+  });
+  return out;
+}
+}  // namespace
+
+Var relu(Tape& tape, const Var& x) {
+  return unary(
+      tape, x, [](Tensor& o, const Tensor& i, Context& c) { ops::relu_forward(o, i, c); },
+      [](Tensor& d, const Tensor& g, const Tensor& o, Context& c) {
+        ops::relu_backward(d, g, o, c);
+      });
+}
+
+Var leaky_relu(Tape& tape, const Var& x, float slope) {
+  return unary(
+      tape, x,
+      [slope](Tensor& o, const Tensor& i, Context& c) { ops::leaky_relu_forward(o, i, slope, c); },
+      [slope](Tensor& d, const Tensor& g, const Tensor& o, Context& c) {
+        ops::leaky_relu_backward(d, g, o, slope, c);
+      });
+}
+
+Var tanh(Tape& tape, const Var& x) {
+  return unary(
+      tape, x, [](Tensor& o, const Tensor& i, Context& c) { ops::tanh_forward(o, i, c); },
+      [](Tensor& d, const Tensor& g, const Tensor& o, Context& c) {
+        ops::tanh_backward(d, g, o, c);
+      });
+}
+
+Var maxpool2x2(Tape& tape, const Var& x) {
+  Context& ctx = tape.ctx();
+  const Shape& s = x->value.shape();
+  CGAN_CHECK(s.size() == 4, "maxpool2x2: expected [N,C,H,W], got " << shape_str(s));
+  const bool need = tape.grad_enabled() && x->requires_grad;
+  Var out = make_output({s[0], s[1], s[2] / 2, s[3] / 2}, ctx, need);
+  ops::maxpool2x2_forward(out->value, x->value, ctx);
+  if (!need) return out;
+  Var o = out;
+  tape.record([&tape, o, x] {
+    if (!o->grad.defined()) return;
+    tape.accumulate(*x, [&](Tensor& d) {
+      ops::maxpool2x2_backward(d, o->grad, x->value, tape.ctx());
+    });
+  });
+  return out;
+}
+
+Var channel_affine3(Tape& tape, const Var& x, const float mul[3], const float add[3], bool flip) {
+  Context& ctx = tape.ctx();
+  const bool need = tape.grad_enabled() && x->requires_grad;
+  Var out = make_output(x->value.shape(), ctx, need);
+  ops::channel_affine3(out->value, x->value, mul, add, flip, ctx);
+  if (!need) return out;
+  Var o = out;
+  const std::array<float, 3> m{mul[0], mul[1], mul[2]};
+  tape.record([&tape, o, x, m, flip] {
+    if (!o->grad.defined()) return;
+    tape.accumulate(*x, [&](Tensor& d) {
+      ops::channel_affine3_backward(d, o->grad, m.data(), flip, tape.ctx());
+    });
+  });
+  return out;
+}
+
+}  // namespace cgan::nn

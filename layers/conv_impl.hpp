@@ -1,0 +1,32 @@
+#pragma once
+// Internal: one convolution "geometry" serves Conv2d and ConvTranspose2d. x is the large side
+// ([N, cx, hx, wx], the conv input), y the small side ([N, cy, hy, wy], the conv output),
+// w [cy, cx, kh, kw]. A transposed conv runs the same three products with roles swapped.
+#include <cstdint>
+
+#include "cgan/context.hpp"
+
+namespace cgan::detail {
+
+struct ConvGeom {
+  int64_t n = 0, cx = 0, hx = 0, wx = 0, cy = 0, hy = 0, wy = 0, kh = 0, kw = 0;
+  int stride = 1, pad = 0;
+};
+
+enum class ConvPass { XtoY, YtoX, Filter };
+
+// CPU (im2col + sgemm). XtoY/YtoX overwrite their output; Filter accumulates into dw.
+void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g);
+void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g);
+void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom& g);
+
+// cuDNN: XtoY = cudnnConvolutionForward (y overwritten), YtoX = BackwardData (x overwritten),
+// Filter = BackwardFilter (w accumulated). For Filter, `y` is dy.
+void cudnn_conv(ConvPass pass, float* x, float* y, float* w, const ConvGeom& g, Context& ctx);
+// out[N,C,H,W] += bias[C]; d_bias[C] += sum over N,H,W of d_out.
+void cudnn_bias_add(float* out, const float* bias, int64_t n, int64_t c, int64_t h, int64_t w,
+                    Context& ctx);
+void cudnn_bias_grad(float* d_bias, const float* d_out, int64_t n, int64_t c, int64_t h,
+                     int64_t w, Context& ctx);
+
+}  // namespace cgan::detail
