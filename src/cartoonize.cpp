@@ -1,0 +1,26 @@
+#include "cgan/cartoonize.hpp"
+
+#include "cgan/resize.hpp"
+
+namespace cgan {
+
+Cartoonizer::Cartoonizer(const std::string& weights_path, const CartoonizeOptions& opt,
+                         Context& ctx)
+    : opt_(opt), ctx_(&ctx), gen_(make_generator(opt.arch, ctx)) {
+  order_ = opt.order ? *opt.order : gen_->channel_order();
+  gen_->load(weights_path);
+}
+
+Image Cartoonizer::prepare(const Image& photo) const {
+  if (opt_.max_side <= 0) return photo;
+  const auto [w, h] = fit_longer_side(photo.width, photo.height, opt_.max_side);
+  if (w == photo.width && h == photo.height) return photo;
+  return resize_bicubic(photo, w, h);
+}
+
+std::vector<Image> Cartoonizer::run(const std::vector<Image>& images) {
+  const Tensor x = images_to_tensor(images, order_, *ctx_);
+  return tensor_to_images(gen_->infer(x), order_, *ctx_);
+}
+
+}  // namespace cgan
