@@ -1,0 +1,141 @@
+#pragma once
+// CartoonGAN training (Chen et al., CVPR 2018), usable from C++ code; tools/cgan_train is a
+// thin command line over it.
+//
+// Phases: an initialization phase (generator only, content loss only), then adversarial
+// training. Per adversarial step the generated batch G(photo) is computed ONCE and used by
+//   D step: LSGAN, D(cartoon) -> 1, D(edge-smoothed cartoon) -> 0, D(G(photo) detached) -> 0;
+//   G step: LSGAN, D(G(photo)) -> 1 through the updated, frozen D (input gradients only)
+//           + w * L1(VGG_l(G(photo)), VGG_l(photo)).
+// Adam (betas 0.5, 0.999) for each network.
+//
+// Outputs under out_dir: checkpoint.safetensors (+ .json), generator.safetensors (the format
+// cgan_cartoonize loads), losses.csv, losses.png, samples/step_NNNNNNN.png.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cgan/context.hpp"
+#include "cgan/image.hpp"
+#include "cgan/tensor.hpp"
+
+namespace cgan {
+class Generator;
+class SeedDiscriminator;
+class VGG19Features;
+}  // namespace cgan
+
+namespace cgan::train {
+
+struct TrainConfig {
+  // ---- data ----
+  std::string photo_dir, cartoon_dir;
+  std::string smoothed_dir;  // empty: smooth the cartoons on the fly
+  std::string sample_dir;    // fixed photos for sample grids; empty: the first photos
+  int num_samples = 4;
+  int size = 256;
+  int batch = 8;
+  int loader_threads = 2;
+  int prefetch = 4;
+
+  // ---- schedule and losses ----
+  int init_epochs = 10;
+  int epochs = 100;  // adversarial epochs
+  float lr_g = 2e-4f, lr_d = 2e-4f;
+  float beta1 = 0.5f, beta2 = 0.999f, adam_eps = 1e-8f;
+  bool lr_decay = false;  // linear decay to 0 over the adversarial phase
+  float content_weight = 10.f;
+  std::string content_layer = "conv4_4";  // or "conv3_2"
+  bool content_after_relu = true;         // VGG features after the layer's ReLU
+  uint64_t seed = 0;
+
+  // ---- networks ----
+  std::string arch = "seed";  // "seed" (default, from scratch) or "official"
+  int g_features = 64, g_residuals = 8;      // widths, for small test networks
+  std::array<int, 4> d_features{32, 64, 128, 256};
+  std::string vgg_path;   // empty: $CGAN_VGG19
+  bool vgg_random = false;  // smoke tests only: seeded random VGG weights
+
+  // ---- run control (not part of a checkpoint's identity) ----
+  std::string out_dir;
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  int64_t checkpoint_every = 1000;  // steps; 0: only at the end
+  int64_t sample_every = 500;       // steps; 0: only at the end
+  int64_t max_steps = -1;           // stop after this many steps in total (smoke runs)
+  std::string resume_dir;           // a previous out_dir or a checkpoint file
+  bool progress = true;             // progress line on `log_stream`
+  bool plots = true;                // losses.png at each epoch end
+  std::ostream* log_stream = nullptr;  // default std::cerr
+  // Set (e.g. from a SIGINT handler) to stop between steps after saving a checkpoint.
+  const std::atomic<bool>* stop = nullptr;
+};
+
+// NaN where a loss is not computed (the D and adversarial losses in the init phase).
+struct StepLosses {
+  int64_t step = 0;  // global step this was (0-based)
+  int64_t epoch = 0;
+  bool adversarial = false;
+  double d_real = 0, d_smooth = 0, d_fake = 0, g_adv = 0, content = 0;
+  double lr_g = 0, lr_d = 0;
+};
+
+struct TrainResult {
+  int64_t steps_done = 0;    // global step count at the end
+  int64_t steps_run = 0;     // steps run by this call
+  bool interrupted = false;  // stopped by TrainConfig::stop
+  bool finished = false;     // all epochs done
+  double seconds = 0;
+  double data_wait_seconds = 0;  // time the loop blocked waiting for the data loader
+  int64_t skipped_images = 0;
+  std::string checkpoint_path, generator_path, losses_csv, plot_png, last_sample_png;
+};
+
+// Validates the configuration, lists the data folders, resolves and loads VGG19 and builds
+// the networks (or restores them from resume_dir) — every input error surfaces here, before
+// any training work. Throws cgan::Error with a specific message.
+class Trainer {
+ public:
+  explicit Trainer(TrainConfig cfg);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Runs until all epochs are done, max_steps is reached, or *stop is set; then writes a
+  // checkpoint and the generator.
+  TrainResult run();
+  // One step at the current position (fetching its batch); does not write any file.
+  StepLosses step();
+
+  void save_checkpoint(const std::string& path);
+  void export_generator(const std::string& path);
+  Image sample_grid();  // rows of photo | generated, for the fixed sample photos
+
+  const TrainConfig& config() const;
+  Context& context();
+  Generator& generator();
+  SeedDiscriminator& discriminator();
+  int64_t global_step() const;
+  int64_t steps_per_epoch() const;
+  int64_t total_steps() const;  // (init_epochs + epochs) * steps_per_epoch
+  const std::vector<StepLosses>& history() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The VGG19 weights file: `explicit_path`, else $CGAN_VGG19. Throws cgan::Error explaining
+// how to get the weights (scripts/download_vgg19.sh) when neither is set or the file is
+// missing.
+std::string resolve_vgg_path(const std::string& explicit_path);
+
+// Draws a line chart of the losses (log y axis, one colored polyline per loss, a legend).
+Image plot_losses(const std::vector<StepLosses>& history, int width = 900, int height = 420);
+
+}  // namespace cgan::train

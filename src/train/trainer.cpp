@@ -1,0 +1,689 @@
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cgan/data.hpp"
+#include "cgan/error.hpp"
+#include "cgan/io_util.hpp"
+#include "cgan/networks.hpp"
+#include "cgan/ops.hpp"
+#include "cgan/safetensors.hpp"
+#include "cgan/smooth.hpp"
+#include "cgan/train.hpp"
+#include "cgan/vgg.hpp"
+#include "train/optim_adapter.hpp"
+#include "train/rng.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace cgan::train {
+
+namespace {
+
+constexpr const char* kCheckpointFormat = "cgan_train_checkpoint";
+constexpr int kCheckpointVersion = 1;
+constexpr const char* kCsvHeader =
+    "step,epoch,phase,d_real,d_smooth,d_fake,g_adv,content,lr_g,lr_d,data_wait_ms,step_ms";
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The fields that define what is trained: a resumed run takes them from the checkpoint.
+json config_to_json(const TrainConfig& c) {
+  return json{{"photo_dir", c.photo_dir},
+              {"cartoon_dir", c.cartoon_dir},
+              {"smoothed_dir", c.smoothed_dir},
+              {"sample_dir", c.sample_dir},
+              {"num_samples", c.num_samples},
+              {"size", c.size},
+              {"batch", c.batch},
+              {"init_epochs", c.init_epochs},
+              {"epochs", c.epochs},
+              {"lr_g", c.lr_g},
+              {"lr_d", c.lr_d},
+              {"beta1", c.beta1},
+              {"beta2", c.beta2},
+              {"adam_eps", c.adam_eps},
+              {"lr_decay", c.lr_decay},
+              {"content_weight", c.content_weight},
+              {"content_layer", c.content_layer},
+              {"content_after_relu", c.content_after_relu},
+              {"seed", std::to_string(c.seed)},  // string: JSON numbers lose 64-bit precision
+              {"arch", c.arch},
+              {"g_features", c.g_features},
+              {"g_residuals", c.g_residuals},
+              {"d_features", c.d_features},
+              {"vgg_path", c.vgg_path},
+              {"vgg_random", c.vgg_random}};
+}
+
+void config_from_json(TrainConfig& c, const json& j) {
+  c.photo_dir = j.at("photo_dir").get<std::string>();
+  c.cartoon_dir = j.at("cartoon_dir").get<std::string>();
+  c.smoothed_dir = j.at("smoothed_dir").get<std::string>();
+  c.sample_dir = j.at("sample_dir").get<std::string>();
+  c.num_samples = j.at("num_samples").get<int>();
+  c.size = j.at("size").get<int>();
+  c.batch = j.at("batch").get<int>();
+  c.init_epochs = j.at("init_epochs").get<int>();
+  c.epochs = j.at("epochs").get<int>();
+  c.lr_g = j.at("lr_g").get<float>();
+  c.lr_d = j.at("lr_d").get<float>();
+  c.beta1 = j.at("beta1").get<float>();
+  c.beta2 = j.at("beta2").get<float>();
+  c.adam_eps = j.at("adam_eps").get<float>();
+  c.lr_decay = j.at("lr_decay").get<bool>();
+  c.content_weight = j.at("content_weight").get<float>();
+  c.content_layer = j.at("content_layer").get<std::string>();
+  c.content_after_relu = j.at("content_after_relu").get<bool>();
+  c.seed = std::stoull(j.at("seed").get<std::string>());
+  c.arch = j.at("arch").get<std::string>();
+  c.g_features = j.at("g_features").get<int>();
+  c.g_residuals = j.at("g_residuals").get<int>();
+  c.d_features = j.at("d_features").get<std::array<int, 4>>();
+  c.vgg_path = j.at("vgg_path").get<std::string>();
+  c.vgg_random = j.at("vgg_random").get<bool>();
+}
+
+void validate(const TrainConfig& c) {
+  CGAN_CHECK(!c.out_dir.empty(), "no output folder given (--out DIR)");
+  CGAN_CHECK(c.size >= 16 && c.size % 8 == 0,
+             "image size must be a multiple of 8 and at least 16 (the generator halves it "
+             "twice and VGG pools it three times), got "
+                 << c.size);
+  CGAN_CHECK(c.batch >= 1, "batch size must be at least 1, got " << c.batch);
+  CGAN_CHECK(c.init_epochs >= 0, "init epochs must be >= 0, got " << c.init_epochs);
+  CGAN_CHECK(c.epochs >= 0, "adversarial epochs must be >= 0, got " << c.epochs);
+  CGAN_CHECK(c.init_epochs + c.epochs >= 1, "nothing to train: init epochs and epochs are both 0");
+  CGAN_CHECK(c.lr_g > 0 && c.lr_d > 0, "learning rates must be positive (lr_g " << c.lr_g
+                                                                             << ", lr_d " << c.lr_d << ")");
+  CGAN_CHECK(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1,
+             "Adam betas must be in [0, 1), got (" << c.beta1 << ", " << c.beta2 << ")");
+  CGAN_CHECK(c.content_weight >= 0, "content weight must be >= 0, got " << c.content_weight);
+  CGAN_CHECK(c.content_layer == "conv4_4" || c.content_layer == "conv3_2",
+             "content layer must be conv4_4 or conv3_2, got '" << c.content_layer << "'");
+  CGAN_CHECK(c.arch == "seed" || c.arch == "official",
+             "generator architecture must be 'seed' or 'official', got '" << c.arch << "'");
+  CGAN_CHECK(c.num_samples >= 0, "number of sample photos must be >= 0");
+  CGAN_CHECK(c.checkpoint_every >= 0 && c.sample_every >= 0,
+             "checkpoint/sample intervals must be >= 0 (0: only at the end)");
+}
+
+// Creates the folder and proves it writable before any training work, so a bad --out fails
+// in a second and not after the first checkpoint interval.
+void ensure_writable_dir(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  CGAN_CHECK(!ec && fs::is_directory(dir), what << " folder '" << dir << "' cannot be created: "
+                                                 << (ec ? ec.message() : "not a folder"));
+  const std::string probe = (fs::path(dir) / ".cgan_write_test").string();
+  try {
+    const char byte = 0;
+    write_file_atomic(probe, &byte, 1);
+  } catch (const std::exception& e) {
+    CGAN_FAIL(what << " folder '" << dir << "' is not writable: " << e.what());
+  }
+  fs::remove(probe, ec);
+}
+
+std::string fmt_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const long t = static_cast<long>(s + 0.5);
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+std::string fmt_loss(double v) {
+  if (!std::isfinite(v)) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);  // 9 digits: a float round-trips exactly
+  return buf;
+}
+
+double parse_loss(const std::string& s) {
+  return s.empty() ? std::numeric_limits<double>::quiet_NaN() : std::stod(s);
+}
+
+float scalar(const Tensor& t, Context& ctx) { return t.to_vector(ctx).at(0); }
+
+}  // namespace
+
+std::string resolve_vgg_path(const std::string& explicit_path) {
+  std::string path = explicit_path;
+  std::string origin = "--vgg";
+  if (path.empty()) {
+    const char* env = std::getenv("CGAN_VGG19");
+    if (env && *env) {
+      path = env;
+      origin = "$CGAN_VGG19";
+    }
+  }
+  const char* how =
+      "The content loss needs ImageNet VGG19 weights (safetensors). Get them with\n"
+      "  bash scripts/download_vgg19.sh            # timm's vgg19.tv_in1k from the Hugging Face hub\n"
+      "then pass --vgg weights/vgg19.tv_in1k.safetensors or set CGAN_VGG19 to that file.\n"
+      "(--vgg-random trains with random VGG weights: for smoke tests only.)";
+  CGAN_CHECK(!path.empty(), "no VGG19 weights given (neither --vgg nor $CGAN_VGG19 is set).\n" << how);
+  CGAN_CHECK(fs::is_regular_file(path),
+             "VGG19 weights file '" << path << "' (from " << origin << ") does not exist.\n" << how);
+  return path;
+}
+
+// ---- Trainer ---------------------------------------------------------------------------
+
+struct Trainer::Impl {
+  TrainConfig cfg;
+  std::ostream* log = nullptr;
+  std::unique_ptr<Context> ctx;
+  std::unique_ptr<DataLoader> data;
+  std::unique_ptr<Generator> gen;
+  std::unique_ptr<SeedDiscriminator> disc;
+  std::unique_ptr<VGG19Features> vgg;
+  std::unique_ptr<AdamAdapter> adam_g, adam_d;
+  ChannelOrder order = ChannelOrder::RGB;
+  SmoothOptions smooth;
+  int64_t step = 0;  // global steps done
+  int64_t spe = 1;   // steps per epoch
+  std::vector<StepLosses> history;
+  Tensor sample_photos;  // [S,3,size,size] on the device
+  std::string csv_path;
+  double last_data_wait_ms = 0;
+
+  int64_t init_steps() const { return int64_t{cfg.init_epochs} * spe; }
+  int64_t total() const { return int64_t{cfg.init_epochs + cfg.epochs} * spe; }
+  bool adversarial(int64_t s) const { return s >= init_steps(); }
+
+  float lr(float base, int64_t s) const {
+    if (!cfg.lr_decay || !adversarial(s)) return base;
+    const double adv = double(total() - init_steps());
+    return static_cast<float>(base * std::max(0.0, 1.0 - double(s - init_steps()) / adv));
+  }
+
+  void say(const std::string& m) const { *log << m << std::endl; }
+};
+
+Trainer::Trainer(TrainConfig cfg) : impl_(std::make_unique<Impl>()) {
+  Impl& I = *impl_;
+  I.log = cfg.log_stream ? cfg.log_stream : &std::cerr;
+
+  // A resumed run is defined by its checkpoint; only run control comes from `cfg`.
+  std::string resume_file;
+  json resume_meta;
+  if (!cfg.resume_dir.empty()) {
+    resume_file = fs::is_directory(cfg.resume_dir)
+                      ? (fs::path(cfg.resume_dir) / "checkpoint.safetensors").string()
+                      : cfg.resume_dir;
+    CGAN_CHECK(fs::is_regular_file(resume_file),
+               "cannot resume: no checkpoint at '" << resume_file << "'");
+    const SafeTensors head = read_safetensors(resume_file);
+    auto it = head.metadata.find("cgan_train");
+    CGAN_CHECK(it != head.metadata.end(),
+               "cannot resume: '" << resume_file << "' is not a cgan_train checkpoint (no "
+                                  << "'cgan_train' metadata)");
+    try {
+      resume_meta = json::parse(it->second);
+    } catch (const std::exception& e) {
+      CGAN_FAIL("cannot resume: '" << resume_file << "' has malformed metadata: " << e.what());
+    }
+    CGAN_CHECK(resume_meta.value("format", "") == kCheckpointFormat &&
+                   resume_meta.value("version", 0) == kCheckpointVersion,
+               "cannot resume: '" << resume_file << "' has an unknown checkpoint format/version");
+    config_from_json(cfg, resume_meta.at("config"));
+  }
+  validate(cfg);
+  I.cfg = cfg;
+
+  // Cheap input checks first: folders, VGG file, output folder.
+  const ChannelOrder order = cfg.arch == "official" ? ChannelOrder::BGR : ChannelOrder::RGB;
+  I.order = order;
+  std::string vgg_path;
+  if (!cfg.vgg_random) vgg_path = resolve_vgg_path(cfg.vgg_path);
+  ensure_writable_dir(cfg.out_dir, "output");
+  ensure_writable_dir((fs::path(cfg.out_dir) / "samples").string(), "samples");
+
+  I.ctx = Context::create(cfg.device);
+  DataOptions dopt;
+  dopt.photo_dir = cfg.photo_dir;
+  dopt.cartoon_dir = cfg.cartoon_dir;
+  dopt.smoothed_dir = cfg.smoothed_dir;
+  dopt.size = cfg.size;
+  dopt.batch = cfg.batch;
+  dopt.seed = cfg.seed;
+  dopt.threads = std::max(1, cfg.loader_threads);
+  dopt.prefetch = std::max(1, cfg.prefetch);
+  // On a GPU the whole batch is smoothed there in one call; on the CPU the loader threads
+  // do it, off the training loop's critical path.
+  dopt.smooth_on_cpu = !I.ctx->is_cuda();
+  dopt.smooth = I.smooth;
+  dopt.order = order;
+  std::ostream* log = I.log;
+  dopt.log = [log](const std::string& m) { *log << "warning: " << m << std::endl; };
+  I.data = std::make_unique<DataLoader>(dopt);
+  I.spe = I.data->steps_per_epoch();
+
+  // Networks. Seeds per network so changing one network's width leaves the other's init.
+  Context& ctx = *I.ctx;
+  if (cfg.arch == "official") {
+    OfficialGenerator::Options o;
+    o.features = cfg.g_features;
+    o.residuals = cfg.g_residuals;
+    o.seed = mix_seed(cfg.seed, 0x47454eull /*"GEN"*/);
+    I.gen = std::make_unique<OfficialGenerator>(ctx, o);
+  } else {
+    SeedGenerator::Options o;
+    o.features = cfg.g_features;
+    o.residuals = cfg.g_residuals;
+    o.seed = mix_seed(cfg.seed, 0x47454eull);
+    I.gen = std::make_unique<SeedGenerator>(ctx, o);
+  }
+  {
+    SeedDiscriminator::Options o;
+    o.features = cfg.d_features;
+    o.seed = mix_seed(cfg.seed, 0x444953ull /*"DIS"*/);
+    I.disc = std::make_unique<SeedDiscriminator>(ctx, o);
+  }
+  {
+    VGG19Features::Options o;
+    o.last = cfg.content_layer == "conv3_2" ? VGG19Features::Layer::Conv3_2
+                                            : VGG19Features::Layer::Conv4_4;
+    o.after_relu = cfg.content_after_relu;
+    I.vgg = std::make_unique<VGG19Features>(ctx, o);
+    if (cfg.vgg_random) {
+      I.vgg->init_random(mix_seed(cfg.seed, 0x564747ull /*"VGG"*/));
+      I.say(
+          "WARNING: --vgg-random: the content loss uses RANDOM VGG19 weights. The result is a "
+          "smoke test, not a cartoonizer. Pass --vgg PATH (scripts/download_vgg19.sh) to train "
+          "for real.");
+    } else {
+      try {
+        I.vgg->load(vgg_path);
+      } catch (const std::exception& e) {
+        CGAN_FAIL("VGG19 weights '" << vgg_path << "' do not fit VGG19 features up to "
+                                    << cfg.content_layer << ": " << e.what());
+      }
+    }
+  }
+  I.adam_g = std::make_unique<AdamAdapter>(I.gen->params(), cfg.lr_g, cfg.beta1, cfg.beta2,
+                                           cfg.adam_eps, ctx);
+  I.adam_d = std::make_unique<AdamAdapter>(I.disc->params(), cfg.lr_d, cfg.beta1, cfg.beta2,
+                                           cfg.adam_eps, ctx);
+
+  // Fixed sample photos: centre crops at the training size.
+  {
+    std::vector<std::string> paths;
+    if (!cfg.sample_dir.empty())
+      paths = list_images(cfg.sample_dir, "sample");
+    else
+      paths = I.data->photo_paths();
+    if (paths.size() > static_cast<size_t>(cfg.num_samples))
+      paths.resize(static_cast<size_t>(cfg.num_samples));
+    std::vector<Image> ims;
+    for (const std::string& p : paths) {
+      try {
+        ims.push_back(augment(read_image(p), cfg.size, 0.5, 0.5, false));
+      } catch (const std::exception& e) {
+        I.say(std::string("warning: sample photo skipped: ") + e.what());
+      }
+    }
+    if (!ims.empty()) I.sample_photos = images_to_tensor(ims, order, ctx);
+  }
+
+  I.csv_path = (fs::path(cfg.out_dir) / "losses.csv").string();
+  if (!resume_file.empty()) {
+    const SafeTensors st = read_safetensors(resume_file);
+    auto sub = [&](const std::string& prefix) {
+      SafeTensors s;
+      for (const auto& kv : st.tensors)
+        if (kv.first.rfind(prefix, 0) == 0) s.tensors.emplace_back(kv.first.substr(prefix.size()), kv.second);
+      return s;
+    };
+    I.gen->params().load(sub("generator."), resume_file + " (generator)", false, ctx);
+    I.disc->params().load(sub("discriminator."), resume_file + " (discriminator)", false, ctx);
+    I.adam_g->restore(st.at("adam_g.m"), st.at("adam_g.v"), resume_meta.at("adam_g_steps").get<int64_t>());
+    I.adam_d->restore(st.at("adam_d.m"), st.at("adam_d.v"), resume_meta.at("adam_d_steps").get<int64_t>());
+    I.step = resume_meta.at("step").get<int64_t>();
+    CGAN_CHECK(resume_meta.at("steps_per_epoch").get<int64_t>() == I.spe,
+               "cannot resume: the data set changed (" << I.spe << " steps per epoch now, "
+                                                       << resume_meta.at("steps_per_epoch").get<int64_t>()
+                                                       << " in the checkpoint)");
+    // The loss history up to the checkpoint; rows after it (a run killed later) are dropped
+    // so losses.csv stays one row per step.
+    const fs::path old_csv = fs::path(resume_file).parent_path() / "losses.csv";
+    std::vector<std::string> rows;
+    std::ifstream in(old_csv);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::vector<std::string> f;
+      std::stringstream ss(line);
+      std::string cell;
+      while (std::getline(ss, cell, ',')) f.push_back(cell);
+      while (f.size() < 12) f.emplace_back();
+      StepLosses s;
+      try {
+        s.step = std::stoll(f[0]);
+      } catch (...) {
+        continue;
+      }
+      if (s.step >= I.step) continue;
+      s.epoch = std::stoll(f[1]);
+      s.adversarial = f[2] == "adversarial";
+      s.d_real = parse_loss(f[3]);
+      s.d_smooth = parse_loss(f[4]);
+      s.d_fake = parse_loss(f[5]);
+      s.g_adv = parse_loss(f[6]);
+      s.content = parse_loss(f[7]);
+      s.lr_g = parse_loss(f[8]);
+      s.lr_d = parse_loss(f[9]);
+      I.history.push_back(s);
+      rows.push_back(line);
+    }
+    std::string text = std::string(kCsvHeader) + "\n";
+    for (const std::string& r : rows) text += r + "\n";
+    write_file_atomic(I.csv_path, text.data(), text.size());
+    I.say("resuming from " + resume_file + " at step " + std::to_string(I.step) + " (epoch " +
+          std::to_string(I.step / I.spe) + ")");
+  } else {
+    const std::string text = std::string(kCsvHeader) + "\n";
+    write_file_atomic(I.csv_path, text.data(), text.size());
+  }
+  I.data->seek(I.step / I.spe, I.step % I.spe);
+}
+
+Trainer::~Trainer() = default;
+
+const TrainConfig& Trainer::config() const { return impl_->cfg; }
+Context& Trainer::context() { return *impl_->ctx; }
+Generator& Trainer::generator() { return *impl_->gen; }
+SeedDiscriminator& Trainer::discriminator() { return *impl_->disc; }
+int64_t Trainer::global_step() const { return impl_->step; }
+int64_t Trainer::steps_per_epoch() const { return impl_->spe; }
+int64_t Trainer::total_steps() const { return impl_->total(); }
+const std::vector<StepLosses>& Trainer::history() const { return impl_->history; }
+
+StepLosses Trainer::step() {
+  Impl& I = *impl_;
+  Context& ctx = *I.ctx;
+  const TrainConfig& cfg = I.cfg;
+  const double t0 = now_s();
+  const double wait0 = I.data->stats().wait_seconds;
+  Batch b = I.data->next();
+  I.last_data_wait_ms = (I.data->stats().wait_seconds - wait0) * 1e3;
+
+  StepLosses out;
+  out.step = I.step;
+  out.epoch = I.step / I.spe;
+  out.adversarial = I.adversarial(I.step);
+  out.lr_g = I.lr(cfg.lr_g, I.step);
+  out.lr_d = I.lr(cfg.lr_d, I.step);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  out.d_real = out.d_smooth = out.d_fake = out.g_adv = nan;
+
+  const Tensor photos = ctx.is_cuda() ? b.photos.to(ctx) : b.photos;
+  Generator& G = *I.gen;
+  SeedDiscriminator& D = *I.disc;
+
+  // Photo features: constants of this step (no graph).
+  Tensor real_feat;
+  {
+    nn::Tape t(ctx, /*grad_enabled=*/false);
+    real_feat = I.vgg->forward(t, nn::input(photos), I.order)->value;
+  }
+
+  // The generated batch, computed once: its detached value feeds D's step, its graph the
+  // generator's step.
+  G.params().zero_grad(ctx);
+  nn::Tape tape_g(ctx);
+  nn::Var fake = G.forward(tape_g, nn::input(photos));
+  Tensor loss = Tensor::empty({1}, ctx);
+
+  if (out.adversarial) {
+    const Tensor cartoons = ctx.is_cuda() ? b.cartoons.to(ctx) : b.cartoons;
+    Tensor smoothed;
+    if (b.smoothed_ready)
+      smoothed = ctx.is_cuda() ? b.smoothed.to(ctx) : b.smoothed;
+    else
+      edge_smooth_batch(smoothed, cartoons, I.smooth, ctx, I.order);
+
+    // ---- D step: LSGAN, one forward/backward per input kind (gradients accumulate), so
+    // only one of the three activation sets is alive at a time.
+    D.params().zero_grad(ctx);
+    auto d_term = [&](const Tensor& x, float target) {
+      nn::Tape t(ctx);
+      nn::Var o = D.forward(t, nn::input(x));
+      Tensor d = Tensor::empty(o->value.shape(), ctx);
+      ops::mse_const_loss(loss, &d, o->value, target, 1.f, ctx);
+      const double v = scalar(loss, ctx);
+      t.backward(o, d);
+      return v;
+    };
+    out.d_real = d_term(cartoons, 1.f);
+    out.d_smooth = d_term(smoothed, 0.f);
+    out.d_fake = d_term(fake->value, 0.f);
+    I.adam_d->set_lr(static_cast<float>(out.lr_d));
+    I.adam_d->step();
+
+    // ---- G adversarial term through the updated D; D's parameters get no gradient.
+    nn::Tape t(ctx);
+    t.param_grads = false;
+    nn::Var o = D.forward(t, fake);
+    Tensor d = Tensor::empty(o->value.shape(), ctx);
+    ops::mse_const_loss(loss, &d, o->value, 1.f, 1.f, ctx);
+    out.g_adv = scalar(loss, ctx);
+    t.backward(o, d);  // accumulates into fake->grad
+  }
+
+  // ---- content term (both phases): w * L1(VGG(G(p)), VGG(p)).
+  {
+    nn::Tape t(ctx);
+    nn::Var f = I.vgg->forward(t, fake, I.order);
+    Tensor d = Tensor::empty(f->value.shape(), ctx);
+    ops::l1_loss(loss, &d, f->value, real_feat, cfg.content_weight, ctx);
+    out.content = scalar(loss, ctx);
+    t.backward(f, d);  // accumulates into fake->grad
+  }
+  // Everything that reached G(p) (adversarial + content) now flows into G's parameters.
+  const Tensor d_fake = fake->grad;
+  tape_g.backward(fake, d_fake);
+  I.adam_g->set_lr(static_cast<float>(out.lr_g));
+  I.adam_g->step();
+  ctx.synchronize();
+
+  ++I.step;
+  I.history.push_back(out);
+  // One row per step, appended and flushed: a crash loses at most the row being written,
+  // and a resume rewrites the file up to its checkpoint.
+  {
+    std::ofstream csv(I.csv_path, std::ios::app);
+    csv << out.step << ',' << out.epoch << ',' << (out.adversarial ? "adversarial" : "init") << ','
+        << fmt_loss(out.d_real) << ',' << fmt_loss(out.d_smooth) << ',' << fmt_loss(out.d_fake)
+        << ',' << fmt_loss(out.g_adv) << ',' << fmt_loss(out.content) << ','
+        << fmt_loss(out.lr_g) << ',' << fmt_loss(out.lr_d) << ',' << std::fixed
+        << std::setprecision(2) << I.last_data_wait_ms << ',' << (now_s() - t0) * 1e3 << '\n';
+    CGAN_CHECK(csv.good(), "cannot append to '" << I.csv_path << "'");
+  }
+  return out;
+}
+
+void Trainer::save_checkpoint(const std::string& path) {
+  Impl& I = *impl_;
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (auto& kv : I.gen->params().state()) tensors.emplace_back("generator." + kv.first, kv.second);
+  for (auto& kv : I.disc->params().state())
+    tensors.emplace_back("discriminator." + kv.first, kv.second);
+  // Adam moments over the flat parameter buffers (parameter declaration order).
+  tensors.emplace_back("adam_g.m", I.adam_g->m());
+  tensors.emplace_back("adam_g.v", I.adam_g->v());
+  tensors.emplace_back("adam_d.m", I.adam_d->m());
+  tensors.emplace_back("adam_d.v", I.adam_d->v());
+  const int64_t epoch = I.step / I.spe;
+  json meta{{"format", kCheckpointFormat},
+            {"version", kCheckpointVersion},
+            {"step", I.step},
+            {"epoch", epoch},
+            {"step_in_epoch", I.step % I.spe},
+            {"steps_per_epoch", I.spe},
+            {"phase", I.adversarial(I.step) ? "adversarial" : "init"},
+            {"adam_g_steps", I.adam_g->steps()},
+            {"adam_d_steps", I.adam_d->steps()},
+            // The data order, crops and flips are drawn from mt19937_64 generators seeded by
+            // mix_seed(seed, purpose, epoch, position): the seed and the position ARE the
+            // complete RNG state, nothing else is consumed during training.
+            {"rng",
+             {{"generator", "mt19937_64"},
+              {"scheme", "splitmix64(seed, purpose, epoch, position)"},
+              {"seed", std::to_string(I.cfg.seed)},
+              {"next_epoch", epoch},
+              {"next_step_in_epoch", I.step % I.spe}}},
+            {"config", config_to_json(I.cfg)}};
+  const std::string text = meta.dump();
+  write_safetensors(path, tensors, {{"cgan_train", text}}, I.ctx.get());
+  // A readable copy beside it (the safetensors metadata is the one that is used).
+  const std::string pretty = meta.dump(2) + "\n";
+  write_file_atomic(fs::path(path).replace_extension(".json").string(), pretty.data(), pretty.size());
+}
+
+void Trainer::export_generator(const std::string& path) {
+  Impl& I = *impl_;
+  I.gen->save(path, {{"arch", I.cfg.arch},
+                     {"channel_order", I.order == ChannelOrder::BGR ? "BGR" : "RGB"},
+                     {"trained_steps", std::to_string(I.step)},
+                     {"image_size", std::to_string(I.cfg.size)}});
+}
+
+Image Trainer::sample_grid() {
+  Impl& I = *impl_;
+  CGAN_CHECK(I.sample_photos.defined(), "no sample photos");
+  const Tensor out = I.gen->infer(I.sample_photos);
+  const std::vector<Image> in = tensor_to_images(I.sample_photos, I.order, *I.ctx);
+  const std::vector<Image> gen = tensor_to_images(out, I.order, *I.ctx);
+  const int s = I.cfg.size, gap = 4;
+  const int ow = gen[0].width, oh = gen[0].height;
+  Image grid(s + gap + ow, static_cast<int>(in.size()) * (std::max(s, oh) + gap) - gap);
+  std::fill(grid.pixels.begin(), grid.pixels.end(), uint8_t{255});
+  int y0 = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    for (int y = 0; y < s; ++y)
+      for (int x = 0; x < s; ++x) std::copy_n(in[i].at(x, y), 3, grid.at(x, y0 + y));
+    for (int y = 0; y < oh; ++y)
+      for (int x = 0; x < ow; ++x) std::copy_n(gen[i].at(x, y), 3, grid.at(s + gap + x, y0 + y));
+    y0 += std::max(s, oh) + gap;
+  }
+  return grid;
+}
+
+TrainResult Trainer::run() {
+  Impl& I = *impl_;
+  const TrainConfig& cfg = I.cfg;
+  TrainResult r;
+  const fs::path out(cfg.out_dir);
+  r.checkpoint_path = (out / "checkpoint.safetensors").string();
+  r.generator_path = (out / "generator.safetensors").string();
+  r.losses_csv = I.csv_path;
+  r.plot_png = (out / "losses.png").string();
+
+  int64_t end = I.total();
+  if (cfg.max_steps >= 0) end = std::min(end, cfg.max_steps);
+  const bool tty = cfg.progress && (I.log == &std::cerr ? isatty(STDERR_FILENO) != 0
+                                                        : I.log == &std::cout && isatty(STDOUT_FILENO) != 0);
+  const double t_start = now_s();
+  const double wait_start = I.data->stats().wait_seconds;
+  double rate = 0;  // steps/s, exponential moving average
+  double last_print = 0;
+  int64_t first = I.step;
+  bool announced_adv = I.adversarial(I.step) && I.step > 0;
+
+  auto write_sample = [&] {
+    if (!I.sample_photos.defined()) return;
+    char name[64];
+    std::snprintf(name, sizeof name, "step_%07lld.png", static_cast<long long>(I.step));
+    r.last_sample_png = (out / "samples" / name).string();
+    write_image(r.last_sample_png, sample_grid());
+  };
+
+  while (I.step < end) {
+    if (cfg.stop && cfg.stop->load()) {
+      r.interrupted = true;
+      break;
+    }
+    if (!announced_adv && I.adversarial(I.step)) {
+      announced_adv = true;
+      if (tty) *I.log << "\n";
+      I.say("initialization phase done: adversarial training starts at step " +
+            std::to_string(I.step));
+    }
+    const double ts = now_s();
+    const StepLosses s = step();
+    const double dt = now_s() - ts;
+    rate = rate == 0 ? 1.0 / dt : 0.9 * rate + 0.1 / dt;
+    ++r.steps_run;
+
+    for (double v : {s.d_real, s.d_smooth, s.d_fake, s.g_adv, s.content})
+      CGAN_CHECK(std::isnan(v) ? true : std::isfinite(v),
+                 "training diverged at step " << s.step << ": a loss is not finite");
+    CGAN_CHECK(std::isfinite(s.content), "training diverged at step " << s.step
+                                                                       << ": content loss is not finite");
+
+    if (cfg.progress) {
+      const double now = now_s();
+      const bool last = I.step == end;
+      if (tty || last || now - last_print > 10 || r.steps_run <= 3) {
+        last_print = now;
+        std::ostringstream line;
+        line << (s.adversarial ? "[adversarial]" : "[init]") << " epoch " << s.epoch + 1 << "/"
+             << cfg.init_epochs + cfg.epochs << " step " << I.step << "/" << end << "  "
+             << std::fixed << std::setprecision(2) << rate << " it/s  ETA "
+             << fmt_duration(double(end - I.step) / rate) << std::setprecision(4)
+             << "  content " << s.content;
+        if (s.adversarial)
+          line << "  D " << s.d_real + s.d_smooth + s.d_fake << "  G_adv " << s.g_adv;
+        if (tty)
+          *I.log << "\r" << line.str() << "\033[K" << std::flush;
+        else
+          *I.log << line.str() << std::endl;
+      }
+    }
+
+    if (cfg.checkpoint_every > 0 && I.step % cfg.checkpoint_every == 0 && I.step < end) {
+      save_checkpoint(r.checkpoint_path);
+      export_generator(r.generator_path);
+    }
+    if (cfg.sample_every > 0 && I.step % cfg.sample_every == 0 && I.step < end) write_sample();
+    if (cfg.plots && I.step % I.spe == 0) write_image(r.plot_png, plot_losses(I.history));
+  }
+  if (tty) *I.log << "\n";
+
+  save_checkpoint(r.checkpoint_path);
+  export_generator(r.generator_path);
+  write_sample();
+  if (cfg.plots) write_image(r.plot_png, plot_losses(I.history));
+
+  r.steps_done = I.step;
+  r.finished = I.step >= I.total();
+  r.seconds = now_s() - t_start;
+  const DataStats ds = I.data->stats();
+  r.data_wait_seconds = ds.wait_seconds - wait_start;
+  r.skipped_images = ds.skipped_images;
+  (void)first;
+  return r;
+}
+
+}  // namespace cgan::train
