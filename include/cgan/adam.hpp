@@ -1,0 +1,68 @@
+#pragma once
+// Adam (Kingma & Ba) over one flat parameter buffer, as torch.optim.Adam (bias-corrected,
+// weight_decay added to the gradient, L2 style, not AdamW). One kernel launch per step updates
+// every parameter. Learning rate, betas, eps, weight decay and the step counter live in a
+// small device-side struct that the kernel reads, and the kernel itself advances the step
+// counter, so a step captured in a CUDA graph stays correct when replayed and after set_lr().
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cgan/context.hpp"
+#include "cgan/tensor.hpp"
+
+namespace cgan {
+
+struct AdamConfig {
+  float lr = 2e-4f;
+  float beta1 = 0.5f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.f;  // L2: grad += weight_decay * param
+};
+
+class Adam {
+ public:
+  // params and grads: F32 tensors of equal numel on ctx's device (typically the networks'
+  // flat parameter and gradient buffers; they are kept by handle, not copied). m and v start
+  // at zero. The stream of ctx is remembered for set_lr().
+  Adam(Tensor params, Tensor grads, AdamConfig config, Context& ctx);
+
+  // params -= lr * m_hat / (sqrt(v_hat) + eps), on ctx's stream. Does not zero the grads.
+  void step(Context& ctx);
+
+  // Takes effect for the next step, also inside an already captured CUDA graph. Issues a
+  // 4-byte host-to-device copy on the constructor's stream (so not while that stream is
+  // capturing).
+  void set_lr(float lr);
+  float lr() const { return config_.lr; }
+  const AdamConfig& config() const { return config_; }
+  // Steps taken through step() (and load_state()); graph replays advance the device-side
+  // counter only.
+  int64_t step_count() const { return step_; }
+
+  Tensor& params() { return params_; }
+  Tensor& grads() { return grads_; }
+  Tensor& m() { return m_; }
+  Tensor& v() { return v_; }
+
+  // Checkpointing: {"m", m}, {"v", v} (the live tensors) and {"step", F32 CPU [1]}. Write them
+  // e.g. with write_safetensors (prefix the names as you like) and give them back to
+  // load_state() with the same names.
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const;
+  // Restores m, v and the step counter; throws naming the missing or mis-shaped entry.
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& state, Context& ctx);
+
+ private:
+  void upload_hyper(Context& ctx);
+
+  Tensor params_, grads_, m_, v_;
+  Tensor hyper_;  // device (or host) copy of the kernel's hyperparameter struct
+  AdamConfig config_;
+  int64_t step_ = 0;
+  Device device_;
+  Stream stream_ = nullptr;
+};
+
+}  // namespace cgan

@@ -1,0 +1,36 @@
+#include <cmath>
+
+#include "kernels/elementwise.hpp"
+
+namespace cgan::cpu {
+
+void relu_forward(float* out, const float* in, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = in[i] > 0.f ? in[i] : 0.f;
+}
+void relu_backward(float* d_in, const float* d_out, const float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d_in[i] = out[i] > 0.f ? d_out[i] : 0.f;
+}
+void leaky_relu_forward(float* out, const float* in, float slope, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = in[i] > 0.f ? in[i] : slope * in[i];
+}
+void leaky_relu_backward(float* d_in, const float* d_out, const float* out, float slope,
+                         int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d_in[i] = out[i] > 0.f ? d_out[i] : slope * d_out[i];
+}
+void tanh_forward(float* out, const float* in, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(in[i]);
+}
+void tanh_backward(float* d_in, const float* d_out, const float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d_in[i] = d_out[i] * (1.f - out[i] * out[i]);
+}
+void add(float* out, const float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+void axpy(float* y, float alpha, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+void scale(float* a, float alpha, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) a[i] *= alpha;
+}
+
+}  // namespace cgan::cpu

@@ -1,0 +1,46 @@
+#pragma once
+// Instance normalization over each (n, c) plane of an NCHW tensor, with an optional
+// per-channel affine transform, an optional residual added after it and a fused activation.
+#include <cstddef>
+#include <cstdint>
+
+#include "cgan/allocator.hpp"  // Stream
+
+namespace cgan::kernels {
+
+enum class NormAct : int { None = 0, ReLU = 1, LeakyReLU = 2 };
+
+// Bytes of device scratch the forward and the backward need for these sizes (same for both).
+size_t instance_norm_workspace_bytes(int64_t N, int64_t C, int64_t HW);
+
+// out[N,C,HW] = act(scale[c] * (in - mean) * rstd + shift[c] + residual)
+// mean[N*C], rstd[N*C] written (biased variance, rstd = 1/sqrt(var + eps)).
+// in[N,C,HW]; scale[C], shift[C] or null (null scale = 1, null shift = 0);
+// residual[N,C,HW] or null. workspace: instance_norm_workspace_bytes(N, C, HW) bytes.
+// out must not alias in or residual.
+void instance_norm_forward(float* out, float* mean, float* rstd, const float* in,
+                           const float* scale, const float* shift, const float* residual,
+                           int64_t N, int64_t C, int64_t HW, float eps, NormAct act,
+                           float slope, void* workspace, Stream stream);
+
+// d_in[N,C,HW] overwritten; d_scale[C], d_shift[C] accumulated (+=), either may be null.
+// d_out[N,C,HW], in[N,C,HW], mean[N*C], rstd[N*C] from the forward; scale[C] or null;
+// out[N,C,HW] (forward output) needed only when act != None (activation mask), else null.
+void instance_norm_backward(float* d_in, float* d_scale, float* d_shift, const float* d_out,
+                            const float* in, const float* mean, const float* rstd,
+                            const float* scale, const float* out, int64_t N, int64_t C,
+                            int64_t HW, NormAct act, float slope, void* workspace,
+                            Stream stream);
+}  // namespace cgan::kernels
+
+namespace cgan::cpu {
+// Same contracts as above, host memory, no workspace. Statistics in double (two-pass).
+void instance_norm_forward(float* out, float* mean, float* rstd, const float* in,
+                           const float* scale, const float* shift, const float* residual,
+                           int64_t N, int64_t C, int64_t HW, float eps,
+                           kernels::NormAct act, float slope);
+void instance_norm_backward(float* d_in, float* d_scale, float* d_shift, const float* d_out,
+                            const float* in, const float* mean, const float* rstd,
+                            const float* scale, const float* out, int64_t N, int64_t C,
+                            int64_t HW, kernels::NormAct act, float slope);
+}  // namespace cgan::cpu

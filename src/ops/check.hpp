@@ -1,0 +1,38 @@
+#pragma once
+// Internal: argument checks shared by the Tensor-level ops. Every failure names the op and
+// the tensor so that a caller can tell which argument was wrong.
+#include <string>
+
+#include "cgan/context.hpp"
+#include "cgan/tensor.hpp"
+
+namespace cgan::ops::detail {
+
+// Defined, float32, on the context's device.
+inline void check_tensor(const Tensor& t, const char* op, const char* name, const Context& ctx) {
+  CGAN_CHECK(t.defined(), op << ": tensor '" << name << "' is undefined");
+  CGAN_CHECK(t.dtype() == DType::F32,
+             op << ": tensor '" << name << "' must be F32, got " << dtype_name(t.dtype()));
+  CGAN_CHECK(t.device() == ctx.device(), op << ": tensor '" << name << "' is on "
+                                            << t.device().str() << " but the context is on "
+                                            << ctx.device().str());
+}
+
+inline void check_same_shape(const Tensor& a, const char* an, const Tensor& b, const char* bn,
+                             const char* op) {
+  CGAN_CHECK(a.shape() == b.shape(), op << ": '" << an << "' has shape " << shape_str(a.shape())
+                                        << " but '" << bn << "' has shape "
+                                        << shape_str(b.shape()));
+}
+
+inline void check_4d(const Tensor& t, const char* name, const char* op) {
+  CGAN_CHECK(t.ndim() == 4, op << ": '" << name << "' must be 4-D [N,C,H,W], got shape "
+                               << shape_str(t.shape()));
+}
+
+inline void check_shape(const Tensor& t, const char* name, const Shape& want, const char* op) {
+  CGAN_CHECK(t.shape() == want, op << ": '" << name << "' must have shape " << shape_str(want)
+                                   << ", got " << shape_str(t.shape()));
+}
+
+}  // namespace cgan::ops::detail
