@@ -1,0 +1,109 @@
+// cgan_train: train a CartoonGAN generator on a photo folder and a cartoon folder.
+//
+//   cgan_train --photos data/photos --cartoons data/cartoons --out runs/demo
+//              [--vgg vgg19.safetensors] [--size 256] [--batch 8] [--epochs 100] ...
+//
+// Ctrl-C stops after the current step and writes a checkpoint; `--resume runs/demo` goes on.
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "cgan/device.hpp"
+#include "cgan/train.hpp"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+// Only sets a flag: the trainer looks at it between steps and saves before returning.
+// A second Ctrl-C falls back to the default action (immediate exit) for a stuck run.
+extern "C" void on_sigint(int) {
+  g_stop.store(true);
+  std::signal(SIGINT, SIG_DFL);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Train a CartoonGAN generator (photo -> cartoon)"};
+  cgan::train::TrainConfig c;
+  std::string arch = "seed";
+  app.add_option("--photos", c.photo_dir, "folder of photos (searched recursively)");
+  app.add_option("--cartoons", c.cartoon_dir, "folder of cartoon images (searched recursively)");
+  app.add_option("--smoothed", c.smoothed_dir,
+                 "precomputed edge-smoothed cartoons (same relative names); default: smooth on the fly");
+  app.add_option("--out", c.out_dir, "output folder (checkpoints, samples, losses)")->required();
+  app.add_option("--device", c.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--size", c.size, "training image size (square crops)")->capture_default_str();
+  app.add_option("--batch", c.batch, "batch size")->capture_default_str();
+  auto* o_init = app.add_option("--init-epochs", c.init_epochs,
+                                "initialization-phase epochs (content loss only)")
+                     ->capture_default_str();
+  auto* o_epochs =
+      app.add_option("--epochs", c.epochs, "adversarial epochs")->capture_default_str();
+  app.add_option("--lr-g", c.lr_g, "generator learning rate")->capture_default_str();
+  app.add_option("--lr-d", c.lr_d, "discriminator learning rate")->capture_default_str();
+  app.add_flag("--lr-decay", c.lr_decay, "decay both learning rates linearly to 0 over the adversarial phase");
+  app.add_option("--content-weight", c.content_weight, "weight w of the content loss")
+      ->capture_default_str();
+  app.add_option("--content-layer", c.content_layer, "VGG19 layer of the content loss")
+      ->check(CLI::IsMember({"conv4_4", "conv3_2"}))
+      ->capture_default_str();
+  app.add_option("--vgg", c.vgg_path, "VGG19 weights (.safetensors); default $CGAN_VGG19");
+  app.add_flag("--vgg-random", c.vgg_random, "random VGG19 weights: smoke tests ONLY");
+  app.add_option("--seed", c.seed, "random seed (initialization, data order, crops)")
+      ->capture_default_str();
+  app.add_option("--checkpoint-every", c.checkpoint_every, "steps between checkpoints (0: end only)")
+      ->capture_default_str();
+  app.add_option("--sample-every", c.sample_every, "steps between sample grids (0: end only)")
+      ->capture_default_str();
+  app.add_option("--samples", c.sample_dir, "fixed photos for the sample grids; default: the first photos");
+  app.add_option("--resume", c.resume_dir, "continue from a checkpoint (an earlier --out folder)");
+  app.add_option("--max-steps", c.max_steps, "stop after this many steps in total (smoke runs)");
+  app.add_option("--arch", arch, "generator: the seed document's (trains from scratch) or the official one")
+      ->check(CLI::IsMember({"seed", "official"}))
+      ->capture_default_str();
+  app.add_option("--loader-threads", c.loader_threads, "image decoding threads")->capture_default_str();
+  app.add_flag("--no-progress", [&c](int64_t) { c.progress = false; }, "no progress line");
+  CLI11_PARSE(app, argc, argv);
+  c.arch = arch;
+
+  if (c.resume_dir.empty()) {
+    if (c.photo_dir.empty() || c.cartoon_dir.empty()) {
+      std::cerr << "error: --photos and --cartoons are required (or --resume DIR)\n";
+      return 2;
+    }
+  } else if (o_init->count() || o_epochs->count()) {
+    std::cerr << "note: --resume takes the training configuration from the checkpoint; "
+                 "--init-epochs/--epochs are ignored\n";
+  }
+
+  c.stop = &g_stop;
+  std::signal(SIGINT, on_sigint);
+  try {
+    cgan::train::Trainer trainer(c);
+    const auto& cfg = trainer.config();
+    std::cerr << "cgan_train: " << cgan::device_description(trainer.context().device()) << ", "
+              << cfg.arch << " generator, " << cfg.size << "x" << cfg.size << ", batch "
+              << cfg.batch << ", " << trainer.steps_per_epoch() << " steps/epoch, "
+              << cfg.init_epochs << " init + " << cfg.epochs << " adversarial epochs ("
+              << trainer.total_steps() << " steps)\n";
+    const cgan::train::TrainResult r = trainer.run();
+    std::cout << (r.interrupted ? "interrupted" : r.finished ? "finished" : "stopped") << " at step "
+              << r.steps_done << "/" << trainer.total_steps() << ": " << r.steps_run
+              << " steps in " << r.seconds << " s, waited " << r.data_wait_seconds
+              << " s for data";
+    if (r.skipped_images) std::cout << ", " << r.skipped_images << " unreadable image(s) skipped";
+    std::cout << "\n  generator:  " << r.generator_path << "\n  checkpoint: " << r.checkpoint_path
+              << " (continue with --resume " << cfg.out_dir << ")\n  losses:     "
+              << r.losses_csv << ", " << r.plot_png << "\n";
+    if (!r.last_sample_png.empty()) std::cout << "  samples:    " << r.last_sample_png << "\n";
+    return r.interrupted ? 130 : 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
