@@ -33,6 +33,7 @@ __global__ void hysteresis_pass_kernel(uint8_t* state, int h, int w, const int* 
                     ? static_cast<volatile const uint8_t*>(st)[int64_t(gy) * w + gx]
                     : uint8_t(smooth::kNotEdge);
   }
+  __syncthreads();  // the tile is filled by all threads before anyone reads it
   int has_weak = 0;
   for (int r = 0; r < kRowsPerThread; ++r)
     has_weak |= s[threadIdx.y + r * kBlockRows + 1][threadIdx.x + 1] == smooth::kWeak;
