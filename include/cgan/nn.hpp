@@ -93,6 +93,8 @@ class ParameterSet {
   int64_t numel() const { return total_; }
   Tensor& values() { return values_; }
   Tensor& grads() { return grads_; }
+  const Tensor& values() const { return values_; }
+  const Tensor& grads() const { return grads_; }
 
   // Deterministic PyTorch-default-like init (kaiming-uniform bounds given at add()),
   // from a seeded mt19937_64 in declaration order.
