@@ -70,7 +70,6 @@ def main():
         dy = torch.randn_like(x)
         w = torch.rand(C, device=dev) + 0.5
         b = torch.randn(C, device=dev)
-        out = torch.empty_like(x)
         record("relu_fwd", "torch", tag, 2 * n * fb, lambda: torch.relu(x))
         record("leaky_relu_fwd", "torch", tag, 2 * n * fb, lambda: F.leaky_relu(x, 0.2))
         record("tanh_fwd", "torch", tag, 2 * n * fb, lambda: torch.tanh(x))
@@ -110,7 +109,7 @@ def main():
         record("maxpool2x2_fwd", "torch", tag, 1.25 * n * fb, lambda: F.max_pool2d(x, 2))
         record("reflection_pad3_fwd", "torch", tag,
                (n + N * C * (H + 6) * (W + 6)) * fb, lambda: F.pad(x, (3, 3, 3, 3), mode="reflect"))
-        del x, dy, out, y, xg
+        del x, dy, y, xg
 
     n = 11_100_000
     for impl, kw in [("torch_foreach", {"foreach": True}), ("torch_fused", {"fused": True})]:

@@ -6,7 +6,7 @@
 using namespace cgan;
 using namespace cgan::test;
 
-TEST_CASE("Adam matches torch.optim.Adam over 100 steps", "[kernels][python]") {
+TEST_CASE("kernels: Adam matches torch.optim.Adam over 100 steps", "[kernels][python]") {
   CGAN_REQUIRE_PYTHON_MODULE("torch");
   Context ctx;
   const int64_t n = 37, steps = 100;
@@ -48,7 +48,7 @@ TEST_CASE("Adam matches torch.optim.Adam over 100 steps", "[kernels][python]") {
   CHECK(ev < 3e-5);
 }
 
-TEST_CASE("Adam state save/restore continues identically", "[kernels]") {
+TEST_CASE("kernels: Adam state save/restore continues identically", "[kernels]") {
   Context ctx;
   const int64_t n = 10;
   Tensor pa = random_tensor({n}, 1), pb = Tensor::empty_cpu({n});

@@ -8,7 +8,7 @@
 using namespace cgan;
 using namespace cgan::test;
 
-TEST_CASE("bias add and bias backward (accumulating) vs finite differences", "[kernels]") {
+TEST_CASE("kernels: bias add and bias backward (accumulating) vs finite differences", "[kernels]") {
   Context ctx;
   for (const Shape& s : {Shape{1, 1, 1, 1}, Shape{1, 3, 3, 5}, Shape{3, 2, 7, 13}}) {
     SECTION(shape_str(s)) {
@@ -52,7 +52,7 @@ VecD pool_ref(const VecD& x, int64_t P, int H, int W) {
 }
 }  // namespace
 
-TEST_CASE("maxpool2x2 forward/backward vs finite differences, floor mode, ties", "[kernels]") {
+TEST_CASE("kernels: maxpool2x2 forward/backward vs finite differences, floor mode, ties", "[kernels]") {
   Context ctx;
   for (const Shape& s : {Shape{1, 1, 1, 1}, Shape{1, 1, 2, 2}, Shape{1, 3, 3, 5},
                          Shape{3, 2, 7, 13}, Shape{2, 2, 8, 6}}) {
@@ -88,7 +88,7 @@ TEST_CASE("maxpool2x2 forward/backward vs finite differences, floor mode, ties",
                       Catch::Contains("maxpool2x2_forward: 'out' must have shape [1,1,2,2]"));
 }
 
-TEST_CASE("channel_affine3 forward/backward (with channel flip) vs finite differences",
+TEST_CASE("kernels: channel_affine3 forward/backward (with channel flip) vs finite differences",
           "[kernels]") {
   Context ctx;
   const float mul[3] = {0.5f, -2.f, 1.25f}, add[3] = {0.1f, 0.2f, -0.3f};

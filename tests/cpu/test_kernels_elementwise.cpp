@@ -26,7 +26,7 @@ struct Unary {
 };
 }  // namespace
 
-TEST_CASE("elementwise activations: forward and backward vs finite differences", "[kernels]") {
+TEST_CASE("kernels: elementwise activations: forward and backward vs finite differences", "[kernels]") {
   Context ctx;
   const float slope = 0.2f;
   const std::vector<Unary> ops_list = {
@@ -71,7 +71,7 @@ TEST_CASE("elementwise activations: forward and backward vs finite differences",
   }
 }
 
-TEST_CASE("elementwise arithmetic and in-place use", "[kernels]") {
+TEST_CASE("kernels: elementwise arithmetic and in-place use", "[kernels]") {
   Context ctx;
   const Shape s{3, 5, 7};
   Tensor a = random_tensor(s, 1), b = random_tensor(s, 2);
@@ -100,7 +100,7 @@ TEST_CASE("elementwise arithmetic and in-place use", "[kernels]") {
   for (size_t i = 0; i < r0.size(); ++i) REQUIRE(r.to_vector()[i] == std::max(r0[i], 0.f));
 }
 
-TEST_CASE("elementwise ops reject bad arguments with specific messages", "[kernels]") {
+TEST_CASE("kernels: elementwise ops reject bad arguments with specific messages", "[kernels]") {
   Context ctx;
   Tensor a = random_tensor({2, 3}, 1), b = random_tensor({3, 2}, 2), out = Tensor::empty_cpu({2, 3});
   REQUIRE_THROWS_WITH(ops::add(out, a, b, ctx),

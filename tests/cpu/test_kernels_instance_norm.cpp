@@ -53,7 +53,7 @@ const char* act_name(ops::Act a) {
 
 }  // namespace
 
-TEST_CASE("instance_norm forward/backward vs double reference and finite differences",
+TEST_CASE("kernels: instance_norm forward/backward vs double reference and finite differences",
           "[kernels]") {
   Context ctx;
   const std::vector<Case> cases = {
@@ -129,7 +129,7 @@ TEST_CASE("instance_norm forward/backward vs double reference and finite differe
   }
 }
 
-TEST_CASE("instance_norm statistics stay accurate for a large mean", "[kernels]") {
+TEST_CASE("kernels: instance_norm statistics stay accurate for a large mean", "[kernels]") {
   Context ctx;
   // mean 1000, std ~0.03: a one-pass E[x^2] - E[x]^2 in float would lose everything.
   const Shape s{1, 2, 64, 64};
@@ -143,7 +143,7 @@ TEST_CASE("instance_norm statistics stay accurate for a large mean", "[kernels]"
   CHECK(err < 1e-3);  // the float input itself carries ~6e-5/0.03 = 2e-3... of quantization
 }
 
-TEST_CASE("instance_norm matches torch.nn.functional.instance_norm", "[kernels][python]") {
+TEST_CASE("kernels: instance_norm matches torch.nn.functional.instance_norm", "[kernels][python]") {
   CGAN_REQUIRE_PYTHON_MODULE("torch");
   Context ctx;
   const std::vector<Case> cases = {
@@ -223,7 +223,7 @@ TEST_CASE("instance_norm matches torch.nn.functional.instance_norm", "[kernels][
   }
 }
 
-TEST_CASE("instance_norm rejects bad arguments with specific messages", "[kernels]") {
+TEST_CASE("kernels: instance_norm rejects bad arguments with specific messages", "[kernels]") {
   Context ctx;
   Tensor x = random_tensor({2, 3, 4, 5}, 1);
   Tensor out = Tensor::empty_cpu({2, 3, 4, 5}), mean = Tensor::empty_cpu({6}),

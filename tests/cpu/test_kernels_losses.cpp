@@ -8,7 +8,7 @@
 using namespace cgan;
 using namespace cgan::test;
 
-TEST_CASE("mse_const_loss and l1_loss: values and gradients", "[kernels]") {
+TEST_CASE("kernels: mse_const_loss and l1_loss: values and gradients", "[kernels]") {
   Context ctx;
   for (const Shape& s : {Shape{1}, Shape{3, 5}, Shape{3, 2, 7, 13}}) {
     SECTION(shape_str(s)) {

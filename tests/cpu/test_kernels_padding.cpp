@@ -28,7 +28,7 @@ VecD pad_ref(const VecD& x, int64_t P, int H, int W, ops::Pad2d p, bool refl) {
 }
 }  // namespace
 
-TEST_CASE("reflection and zero padding: forward and backward vs finite differences",
+TEST_CASE("kernels: reflection and zero padding: forward and backward vs finite differences",
           "[kernels]") {
   Context ctx;
   struct Case {
@@ -68,7 +68,7 @@ TEST_CASE("reflection and zero padding: forward and backward vs finite differenc
     }
 }
 
-TEST_CASE("padding rejects bad arguments with specific messages", "[kernels]") {
+TEST_CASE("kernels: padding rejects bad arguments with specific messages", "[kernels]") {
   Context ctx;
   Tensor x = random_tensor({1, 2, 3, 4}, 1);
   Tensor y = Tensor::empty_cpu({1, 2, 9, 10});

@@ -6,7 +6,7 @@
 using namespace cgan;
 using namespace cgan::test;
 
-TEST_CASE("preprocess matches images_to_tensor and round-trips exactly", "[kernels]") {
+TEST_CASE("kernels: preprocess matches images_to_tensor and round-trips exactly", "[kernels]") {
   Context ctx;
   std::vector<Image> imgs;
   std::mt19937 rng(3);
@@ -29,7 +29,7 @@ TEST_CASE("preprocess matches images_to_tensor and round-trips exactly", "[kerne
   CHECK(t.to_vector()[0] == imgs[0].pixels[2] / 127.5f - 1.f);  // channel 0 is blue
 }
 
-TEST_CASE("postprocess clamps, rounds like tensor_to_images and maps NaN to 0", "[kernels]") {
+TEST_CASE("kernels: postprocess clamps, rounds like tensor_to_images and maps NaN to 0", "[kernels]") {
   Context ctx;
   std::vector<float> v(3 * 2 * 4);
   const float probes[8] = {-3.f, 2.f, 0.f, 1.f / 255.f, -1.f, 1.f, NAN, 0.5f};

@@ -4,7 +4,7 @@
 using namespace cgan;
 using namespace cgan::test;
 
-TEST_CASE("CUDA bias ops match the CPU reference", "[kernels][cuda]") {
+TEST_CASE("kernels: CUDA bias ops match the CPU reference", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
   for (const Shape& s : {Shape{1, 1, 1, 1}, Shape{3, 2, 7, 13}, Shape{8, 64, 64, 64},
@@ -25,7 +25,7 @@ TEST_CASE("CUDA bias ops match the CPU reference", "[kernels][cuda]") {
   }
 }
 
-TEST_CASE("CUDA maxpool2x2 matches the CPU reference", "[kernels][cuda]") {
+TEST_CASE("kernels: CUDA maxpool2x2 matches the CPU reference", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
   for (const Shape& s : {Shape{1, 1, 1, 1}, Shape{1, 3, 3, 5}, Shape{3, 2, 7, 13},
@@ -48,7 +48,7 @@ TEST_CASE("CUDA maxpool2x2 matches the CPU reference", "[kernels][cuda]") {
   }
 }
 
-TEST_CASE("CUDA channel_affine3 matches the CPU reference", "[kernels][cuda]") {
+TEST_CASE("kernels: CUDA channel_affine3 matches the CPU reference", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
   const float mul[3] = {0.5f, -2.f, 1.25f}, add[3] = {0.1f, 0.2f, -0.3f};

@@ -4,7 +4,7 @@
 using namespace cgan;
 using namespace cgan::test;
 
-TEST_CASE("CUDA elementwise ops match the CPU reference", "[kernels][cuda]") {
+TEST_CASE("kernels: CUDA elementwise ops match the CPU reference", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
   for (const Shape& s : {Shape{1}, Shape{3, 5}, Shape{3, 2, 7, 13}, Shape{8, 64, 33, 31}})

@@ -5,7 +5,7 @@
 using namespace cgan;
 using namespace cgan::test;
 
-TEST_CASE("CUDA instance_norm matches the CPU reference", "[kernels][cuda]") {
+TEST_CASE("kernels: CUDA instance_norm matches the CPU reference", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
   // [1,3,200,200] and [1,2,512,512]: few big planes, split over several blocks.
@@ -58,7 +58,7 @@ TEST_CASE("CUDA instance_norm matches the CPU reference", "[kernels][cuda]") {
     }
 }
 
-TEST_CASE("CUDA instance_norm is deterministic and accurate for a large mean",
+TEST_CASE("kernels: CUDA instance_norm is deterministic and accurate for a large mean",
           "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));

@@ -5,7 +5,7 @@
 using namespace cgan;
 using namespace cgan::test;
 
-TEST_CASE("CUDA losses match the CPU reference and are deterministic", "[kernels][cuda]") {
+TEST_CASE("kernels: CUDA losses match the CPU reference and are deterministic", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
   for (const Shape& s : {Shape{1}, Shape{3, 5}, Shape{3, 2, 7, 13}, Shape{8, 3, 256, 256},

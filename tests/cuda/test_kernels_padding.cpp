@@ -4,7 +4,7 @@
 using namespace cgan;
 using namespace cgan::test;
 
-TEST_CASE("CUDA padding matches the CPU reference", "[kernels][cuda]") {
+TEST_CASE("kernels: CUDA padding matches the CPU reference", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
   struct Case {

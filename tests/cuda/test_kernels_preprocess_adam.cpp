@@ -7,7 +7,7 @@
 using namespace cgan;
 using namespace cgan::test;
 
-TEST_CASE("CUDA preprocess is bit-identical to the CPU", "[kernels][cuda]") {
+TEST_CASE("kernels: CUDA preprocess is bit-identical to the CPU", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
   std::vector<Image> imgs;
@@ -33,7 +33,7 @@ TEST_CASE("CUDA preprocess is bit-identical to the CPU", "[kernels][cuda]") {
   }
 }
 
-TEST_CASE("CUDA Adam matches the CPU reference", "[kernels][cuda]") {
+TEST_CASE("kernels: CUDA Adam matches the CPU reference", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
   for (bool mis : {false, true}) {
