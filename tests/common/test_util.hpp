@@ -1,5 +1,6 @@
 #pragma once
 // Shared helpers for tests: random inputs, comparisons, and visible skips.
+// Test names: no commas or semicolons (ctest discovery splits on them); keep them short.
 #include <catch2/catch.hpp>
 
 #include <cmath>

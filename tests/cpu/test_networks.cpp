@@ -161,7 +161,7 @@ TEST_CASE("weight loading names every missing, unexpected and misshaped tensor")
   CHECK(d.params().values().to_vector() == d2.params().values().to_vector());
 }
 
-TEST_CASE("parameters live in one flat buffer, init is seeded and PyTorch-like") {
+TEST_CASE("parameters live in one flat buffer and init is seeded and PyTorch-like") {
   Context ctx;
   SeedGenerator::Options o;
   o.features = 4;
