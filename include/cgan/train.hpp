@@ -73,6 +73,20 @@ struct TrainConfig {
   std::ostream* log_stream = nullptr;  // default std::cerr
   // Set (e.g. from a SIGINT handler) to stop between steps after saving a checkpoint.
   const std::atomic<bool>* stop = nullptr;
+  // Synchronize the device between the parts of a step and time them (StepTimings); costs
+  // a little overlap, so off unless measuring.
+  bool profile = false;
+};
+
+// Wall-clock milliseconds of the parts of the last step (TrainConfig::profile).
+struct StepTimings {
+  double data = 0;        // waiting for the loader + host-to-device copies (+ GPU smoothing)
+  double g_forward = 0;   // G(photo)
+  double d_step = 0;      // D forward/backward on real, smoothed, fake + Adam
+  double g_adv = 0;       // D forward/backward (input gradient only) for G's adversarial term
+  double content = 0;     // VGG features of photo and G(photo), backward to G(photo)
+  double g_backward = 0;  // G backward + Adam
+  double total = 0;
 };
 
 // NaN where a loss is not computed (the D and adversarial losses in the init phase).
@@ -123,6 +137,7 @@ class Trainer {
   int64_t steps_per_epoch() const;
   int64_t total_steps() const;  // (init_epochs + epochs) * steps_per_epoch
   const std::vector<StepLosses>& history() const;
+  const StepTimings& last_timings() const;
 
   struct Impl;
 

@@ -206,6 +206,16 @@ struct Trainer::Impl {
   Tensor sample_photos;  // [S,3,size,size] on the device
   std::string csv_path;
   double last_data_wait_ms = 0;
+  StepTimings timings;
+  double mark = 0;
+  // Time since the previous lap, after the device finished (profile mode only).
+  double lap() {
+    if (!cfg.profile) return 0;
+    ctx->synchronize();
+    const double t = now_s(), d = (t - mark) * 1e3;
+    mark = t;
+    return d;
+  }
 
   int64_t init_steps() const { return int64_t{cfg.init_epochs} * spe; }
   int64_t total() const { return int64_t{cfg.init_epochs + cfg.epochs} * spe; }
@@ -418,12 +428,16 @@ int64_t Trainer::global_step() const { return impl_->step; }
 int64_t Trainer::steps_per_epoch() const { return impl_->spe; }
 int64_t Trainer::total_steps() const { return impl_->total(); }
 const std::vector<StepLosses>& Trainer::history() const { return impl_->history; }
+const StepTimings& Trainer::last_timings() const { return impl_->timings; }
 
 StepLosses Trainer::step() {
   Impl& I = *impl_;
   Context& ctx = *I.ctx;
   const TrainConfig& cfg = I.cfg;
   const double t0 = now_s();
+  I.mark = t0;
+  I.timings = StepTimings{};
+  StepTimings& tm = I.timings;
   const double wait0 = I.data->stats().wait_seconds;
   Batch b = I.data->next();
   I.last_data_wait_ms = (I.data->stats().wait_seconds - wait0) * 1e3;
@@ -442,11 +456,14 @@ StepLosses Trainer::step() {
   SeedDiscriminator& D = *I.disc;
 
   // Photo features: constants of this step (no graph).
+  tm.data = I.lap();
   Tensor real_feat;
+  double content_ms = 0;
   {
     nn::Tape t(ctx, /*grad_enabled=*/false);
     real_feat = I.vgg->forward(t, nn::input(photos), I.order)->value;
   }
+  content_ms += I.lap();
 
   // The generated batch, computed once: its detached value feeds D's step, its graph the
   // generator's step.
@@ -454,6 +471,7 @@ StepLosses Trainer::step() {
   nn::Tape tape_g(ctx);
   nn::Var fake = G.forward(tape_g, nn::input(photos));
   Tensor loss = Tensor::empty({1}, ctx);
+  tm.g_forward = I.lap();
 
   if (out.adversarial) {
     const Tensor cartoons = ctx.is_cuda() ? b.cartoons.to(ctx) : b.cartoons;
@@ -462,6 +480,7 @@ StepLosses Trainer::step() {
       smoothed = ctx.is_cuda() ? b.smoothed.to(ctx) : b.smoothed;
     else
       edge_smooth_batch(smoothed, cartoons, I.smooth, ctx, I.order);
+    tm.data += I.lap();
 
     // ---- D step: LSGAN, one forward/backward per input kind (gradients accumulate), so
     // only one of the three activation sets is alive at a time.
@@ -480,6 +499,7 @@ StepLosses Trainer::step() {
     out.d_fake = d_term(fake->value, 0.f);
     I.adam_d->set_lr(static_cast<float>(out.lr_d));
     I.adam_d->step();
+    tm.d_step = I.lap();
 
     // ---- G adversarial term through the updated D; D's parameters get no gradient.
     nn::Tape t(ctx);
@@ -489,6 +509,7 @@ StepLosses Trainer::step() {
     ops::mse_const_loss(loss, &d, o->value, 1.f, 1.f, ctx);
     out.g_adv = scalar(loss, ctx);
     t.backward(o, d);  // accumulates into fake->grad
+    tm.g_adv = I.lap();
   }
 
   // ---- content term (both phases): w * L1(VGG(G(p)), VGG(p)).
@@ -500,12 +521,15 @@ StepLosses Trainer::step() {
     out.content = scalar(loss, ctx);
     t.backward(f, d);  // accumulates into fake->grad
   }
+  tm.content = content_ms + I.lap();
   // Everything that reached G(p) (adversarial + content) now flows into G's parameters.
   const Tensor d_fake = fake->grad;
   tape_g.backward(fake, d_fake);
   I.adam_g->set_lr(static_cast<float>(out.lr_g));
   I.adam_g->step();
   ctx.synchronize();
+  tm.g_backward = I.lap();
+  tm.total = (now_s() - t0) * 1e3;
 
   ++I.step;
   I.history.push_back(out);
