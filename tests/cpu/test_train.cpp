@@ -128,7 +128,7 @@ TEST_CASE("Trainer: bad settings are named") {
   CHECK_THAT(error_of([&] { train::Trainer t(c); }), Catch::Contains("cannot resume: no checkpoint at"));
 }
 
-TEST_CASE("DataLoader: batches are a pure function of (seed, epoch, step)") {
+TEST_CASE("DataLoader: batches are a pure function of seed and position") {
   train::DataOptions o;
   o.photo_dir = test::data_dir("photos");
   o.cartoon_dir = test::data_dir("cartoons");
@@ -190,7 +190,7 @@ TEST_CASE("Trainer: a corrupt image among good ones is reported once and skipped
   for (const auto& s : t.history()) CHECK(std::isfinite(s.content));
 }
 
-TEST_CASE("plot_losses: axes, colored curves and legend") {
+TEST_CASE("plot_losses: axes and colored curves and legend") {
   std::vector<train::StepLosses> h;
   for (int i = 0; i < 300; ++i) {
     train::StepLosses s;
