@@ -1,0 +1,306 @@
+// VGG19 features (the content loss's network): parity with an independent PyTorch VGG19 built
+// by hand in torchvision's `features.N` layout (tests/python/vgg_ref.py, float64), for both
+// input conventions (Caffe weights from ../shared, torchvision-convention random weights),
+// both channel orders, conv4_4 and conv3_2, before and after the ReLU, odd sizes. Compared:
+// the features and the gradient of sum(features * R) with respect to the [-1,1] input (the
+// path the content loss takes back to the generator). Plus loading of full classifier files.
+//
+// Tolerances (float32 CPU engine against a float64 reference): features max|a-b|/max|b|
+// < 1e-4; input gradient max|a-b|/max|b| < 1e-2 and ||a-b||/||b|| < 1e-3. Typical errors
+// are below 1e-6 for both. The gradient bounds are looser for ReLU decisions at near-ties: a
+// pre-activation within float32 rounding of 0 may pass in one precision and not in the other,
+// which drops or adds that one unit's whole gradient path. Seen with the torchvision-style
+// random weights, [2,3,45,37] BGR, conv4_4: one conv2_1 unit at +1.6e-7 (in float64); the
+// difference was that unit's contribution to within 5e-7 of the largest gradient entry, and
+// measured 1.1e-3 (max) and 2.8e-4 (L2) in all.
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cgan/networks.hpp"
+#include "cgan/safetensors.hpp"
+#include "cgan/vgg.hpp"
+#include "common/test_util.hpp"
+
+using namespace cgan;
+using nn::Tape;
+using nn::Var;
+
+namespace {
+
+using Layer = VGG19Features::Layer;
+using TensorList = std::vector<std::pair<std::string, Tensor>>;
+
+constexpr double kFeatTol = 1e-4;
+constexpr double kGradL2Tol = 1e-3;
+constexpr double kGradMaxTol = 1e-2;
+
+// ||a-b|| / ||b|| over the whole tensor.
+double rel_l2_error(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double num = 0, den = 1e-300;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
+    const double d = double(a[i]) - double(b[i]);
+    num += d * d;
+    den += double(b[i]) * double(b[i]);
+  }
+  return std::sqrt(num / den);
+}
+
+// The torchvision features.N indices and channel widths up to conv4_4.
+struct ConvInfo {
+  int index, in_ch, out_ch;
+};
+const std::vector<ConvInfo>& vgg_convs() {
+  static const std::vector<ConvInfo> c = {
+      {0, 3, 64},     {2, 64, 64},    {5, 64, 128},   {7, 128, 128},
+      {10, 128, 256}, {12, 256, 256}, {14, 256, 256}, {16, 256, 256},
+      {19, 256, 512}, {21, 512, 512}, {23, 512, 512}, {25, 512, 512}};
+  return c;
+}
+
+// He-uniform weights (activations keep their scale through 12 ReLU convs) and small biases,
+// as PyTorch-layout tensors `features.N.weight/bias`.
+TensorList random_vgg_weights(uint64_t seed) {
+  TensorList out;
+  std::mt19937_64 rng(seed);
+  for (const ConvInfo& c : vgg_convs()) {
+    const float bound = std::sqrt(6.0f / float(c.in_ch * 9));
+    std::uniform_real_distribution<float> dw(-bound, bound), db(-0.05f, 0.05f);
+    std::vector<float> w(static_cast<size_t>(c.out_ch) * c.in_ch * 9), b(c.out_ch);
+    for (float& v : w) v = dw(rng);
+    for (float& v : b) v = db(rng);
+    const std::string p = "features." + std::to_string(c.index);
+    out.emplace_back(p + ".weight", Tensor::from_vector({c.out_ch, c.in_ch, 3, 3}, w));
+    out.emplace_back(p + ".bias", Tensor::from_vector({c.out_ch}, b));
+  }
+  return out;
+}
+
+const char* order_name(ChannelOrder o) { return o == ChannelOrder::RGB ? "rgb" : "bgr"; }
+
+struct Case {
+  Shape shape;
+  ChannelOrder order;
+};
+
+struct Errors {
+  double feat = 0, grad_max = 0, grad_l2 = 0;
+};
+
+// Runs `cases` through a VGG19Features (layer, before/after ReLU) loaded from `weights`, and
+// through vgg_ref.py; returns the worst errors over the cases.
+Errors parity(const std::string& weights, Layer layer, bool after_relu,
+              const std::vector<Case>& cases, VGG19Features::Preprocessing expect) {
+  Context ctx;
+  VGG19Features::Options o;
+  o.last = layer;
+  o.after_relu = after_relu;
+  VGG19Features vgg(ctx, o);
+  vgg.load(weights);
+  REQUIRE(vgg.preprocessing() == expect);
+
+  const std::string dir = test::temp_dir("vgg_parity");
+  TensorList ins;
+  std::map<std::string, std::string> meta;
+  std::vector<Tensor> feats, grads;
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const std::string ks = std::to_string(k);
+    const Tensor x = test::random_tensor(cases[k].shape, 700 + k);
+    Tape tape(ctx);
+    Var xv = nn::input(x, true);
+    Var f = vgg.forward(tape, xv, cases[k].order);
+    const Tensor r = test::random_tensor(f->value.shape(), 800 + k);
+    tape.backward(f, r);
+    REQUIRE(xv->grad.defined());
+    feats.push_back(f->value);
+    grads.push_back(xv->grad);
+    ins.emplace_back("x." + ks, x);
+    ins.emplace_back("r." + ks, r);
+    meta["order." + ks] = order_name(cases[k].order);
+  }
+  // The frozen network got no parameter gradients along the way.
+  float gmax = 0;
+  for (float g : vgg.params().grads().to_vector()) gmax = std::max(gmax, std::abs(g));
+  REQUIRE(gmax == 0.0f);
+  write_safetensors(dir + "/in.safetensors", ins, meta);
+  {  // ours beside the reference, for inspection when a comparison fails
+    TensorList ours;
+    for (size_t k = 0; k < cases.size(); ++k) {
+      ours.emplace_back("feat." + std::to_string(k), feats[k]);
+      ours.emplace_back("d_x." + std::to_string(k), grads[k]);
+    }
+    write_safetensors(dir + "/ours.safetensors", ours);
+  }
+
+  const std::string cmd = test::python() + " " + CGAN_SOURCE_DIR + "/tests/python/vgg_ref.py " +
+                          weights + " " + dir + "/in.safetensors " + dir + "/ref.safetensors" +
+                          (layer == Layer::Conv4_4 ? " --layer conv4_4" : " --layer conv3_2") +
+                          (after_relu ? "" : " --before-relu");
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const SafeTensors ref = read_safetensors(dir + "/ref.safetensors");
+  REQUIRE(ref.metadata.at("preprocessing") ==
+          (expect == VGG19Features::Preprocessing::Caffe ? "caffe" : "torchvision"));
+
+  Errors worst;
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const std::string ks = std::to_string(k);
+    const Tensor& rf = ref.at("feat." + ks);
+    REQUIRE(rf.shape() == feats[k].shape());
+    const double ef = test::max_rel_error(feats[k].to_vector(), rf.to_vector());
+    const std::vector<float> ga = grads[k].to_vector(), gb = ref.f32("d_x." + ks).to_vector();
+    const double eg = test::max_rel_error(ga, gb), eg2 = rel_l2_error(ga, gb);
+    std::cout << "  " << (layer == Layer::Conv4_4 ? "conv4_4" : "conv3_2")
+              << (after_relu ? " after ReLU" : " before ReLU") << " "
+              << shape_str(cases[k].shape) << " " << order_name(cases[k].order)
+              << " -> features " << shape_str(feats[k].shape()) << ": rel err features " << ef
+              << ", d_input " << eg << " (max) " << eg2 << " (L2)" << std::endl;
+    worst.feat = std::max(worst.feat, ef);
+    worst.grad_max = std::max(worst.grad_max, eg);
+    worst.grad_l2 = std::max(worst.grad_l2, eg2);
+  }
+  return worst;
+}
+
+// Every layer/ReLU option on both shapes and both channel orders (a few combinations only,
+// each python call costs a torch import).
+void parity_all(const std::string& weights, VGG19Features::Preprocessing expect) {
+  const Shape odd{2, 3, 45, 37}, square{1, 3, 64, 64};
+  const auto RGB = ChannelOrder::RGB, BGR = ChannelOrder::BGR;
+  auto check = [](const Errors& e) {
+    CHECK(e.feat < kFeatTol);
+    CHECK(e.grad_l2 < kGradL2Tol);
+    CHECK(e.grad_max < kGradMaxTol);
+  };
+  Errors e = parity(weights, Layer::Conv4_4, true,
+                    {{odd, RGB}, {odd, BGR}, {square, RGB}, {square, BGR}}, expect);
+  check(e);
+  e = parity(weights, Layer::Conv4_4, false, {{odd, BGR}, {square, RGB}}, expect);
+  check(e);
+  e = parity(weights, Layer::Conv3_2, true, {{odd, RGB}, {square, BGR}}, expect);
+  check(e);
+  e = parity(weights, Layer::Conv3_2, false, {{odd, BGR}, {square, RGB}}, expect);
+  check(e);
+}
+
+Tensor flip_channels(const Tensor& x) {
+  const std::vector<float> v = x.to_vector();
+  std::vector<float> f(v.size());
+  const int64_t n = x.dim(0), hw = x.dim(2) * x.dim(3);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < 3; ++c)
+      std::copy_n(v.begin() + (i * 3 + c) * hw, hw, f.begin() + (i * 3 + (2 - c)) * hw);
+  return Tensor::from_vector(x.shape(), f);
+}
+
+}  // namespace
+
+TEST_CASE("vgg: Caffe weights match a hand-built PyTorch VGG19 (features and input gradient)") {
+  CGAN_REQUIRE_SHARED("weights/vgg19_conv4_4_caffe.safetensors");
+  CGAN_REQUIRE_PYTHON_MODULE("torch");
+  parity_all(test::shared_dir() + "/weights/vgg19_conv4_4_caffe.safetensors",
+             VGG19Features::Preprocessing::Caffe);
+}
+
+TEST_CASE("vgg: torchvision-convention weights match a hand-built PyTorch VGG19") {
+  CGAN_REQUIRE_PYTHON_MODULE("torch");
+  const std::string dir = test::temp_dir("vgg_tv");
+  write_safetensors(dir + "/w.safetensors", random_vgg_weights(51));  // no metadata
+  parity_all(dir + "/w.safetensors", VGG19Features::Preprocessing::Torchvision);
+}
+
+TEST_CASE("vgg: the two channel orders see the same image") {
+  // x read as RGB is the same picture as flip(x) read as BGR: identical features and
+  // channel-flipped input gradients, for both conventions.
+  Context ctx;
+  const std::string dir = test::temp_dir("vgg_order");
+  for (const char* conv : {"torchvision", "caffe"}) {
+    INFO(conv);
+    std::map<std::string, std::string> meta;
+    if (std::string(conv) == "caffe") meta["preprocessing"] = "caffe";
+    write_safetensors(dir + "/w.safetensors", random_vgg_weights(52), meta);
+    VGG19Features::Options o;
+    o.last = Layer::Conv3_2;
+    VGG19Features vgg(ctx, o);
+    vgg.load(dir + "/w.safetensors");
+    const Tensor x = test::random_tensor({1, 3, 21, 18}, 53);
+    Tape t1(ctx), t2(ctx);
+    Var a = nn::input(x, true), b = nn::input(flip_channels(x), true);
+    Var fa = vgg.forward(t1, a, ChannelOrder::RGB);
+    Var fb = vgg.forward(t2, b, ChannelOrder::BGR);
+    CHECK(fa->value.to_vector() == fb->value.to_vector());
+    const Tensor r = test::random_tensor(fa->value.shape(), 54);
+    t1.backward(fa, r);
+    t2.backward(fb, r);
+    CHECK(flip_channels(a->grad).to_vector() == b->grad.to_vector());
+  }
+}
+
+TEST_CASE("vgg: a full classifier file loads as is") {
+  // torchvision's complete vgg19 state_dict: features up to features.34 (conv5_x) and a
+  // classifier. Only features.0..25 are used; the rest is ignored, and the metadata still
+  // selects the convention. (The classifier tensors are small stand-ins: their shapes do not
+  // matter to a loader that must ignore them.)
+  Context ctx;
+  const std::string dir = test::temp_dir("vgg_full");
+  TensorList plain = random_vgg_weights(61);
+  TensorList full = plain;
+  for (int idx : {28, 30, 32, 34}) {
+    const std::string p = "features." + std::to_string(idx);
+    full.emplace_back(p + ".weight", Tensor::zeros({512, 512, 3, 3}, ctx));
+    full.emplace_back(p + ".bias", Tensor::zeros({512}, ctx));
+  }
+  for (int idx : {0, 3, 6}) {
+    const std::string p = "classifier." + std::to_string(idx);
+    full.emplace_back(p + ".weight", Tensor::zeros({8, 16}, ctx));
+    full.emplace_back(p + ".bias", Tensor::zeros({8}, ctx));
+  }
+  write_safetensors(dir + "/plain.safetensors", plain);
+  write_safetensors(dir + "/full.safetensors", full, {{"preprocessing", "caffe"}});
+
+  for (Layer layer : {Layer::Conv4_4, Layer::Conv3_2}) {
+    VGG19Features::Options o;
+    o.last = layer;
+    VGG19Features a(ctx, o), b(ctx, o);
+    a.load(dir + "/plain.safetensors");
+    REQUIRE_NOTHROW(b.load(dir + "/full.safetensors"));
+    CHECK(a.preprocessing() == VGG19Features::Preprocessing::Torchvision);
+    CHECK(b.preprocessing() == VGG19Features::Preprocessing::Caffe);
+    CHECK(a.params().values().to_vector() == b.params().values().to_vector());
+    // Same weights: with the convention forced equal, the same features.
+    b.set_preprocessing(VGG19Features::Preprocessing::Torchvision);
+    const Tensor x = test::random_tensor({1, 3, 19, 23}, 62);
+    Tape ta(ctx, false), tb(ctx, false);
+    CHECK(a.forward(ta, nn::input(x), ChannelOrder::RGB)->value.to_vector() ==
+          b.forward(tb, nn::input(x), ChannelOrder::RGB)->value.to_vector());
+  }
+
+  // Extra tensors are tolerated, missing ones are not.
+  TensorList lacking = full;
+  lacking.erase(lacking.begin() + 23);  // features.25.bias
+  REQUIRE(lacking[22].first == "features.25.weight");
+  write_safetensors(dir + "/lacking.safetensors", lacking);
+  VGG19Features v(ctx);
+  try {
+    v.load(dir + "/lacking.safetensors");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    INFO(e.what());
+    CHECK_THAT(std::string(e.what()), Catch::Contains("missing tensor 'features.25.bias'"));
+    CHECK_THAT(std::string(e.what()), Catch::Contains("lacking.safetensors"));
+  }
+  // An unknown convention is an error naming the file and the value.
+  write_safetensors(dir + "/odd.safetensors", plain, {{"preprocessing", "imagenet"}});
+  try {
+    v.load(dir + "/odd.safetensors");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains("odd.safetensors"));
+    CHECK_THAT(std::string(e.what()), Catch::Contains("'imagenet'"));
+  }
+}
