@@ -60,8 +60,16 @@ step "cartoonizing data/samples with the trained generator"
 "$BUILD/cgan_cartoonize" --weights "$OUT/generator.safetensors" --arch seed --device "$DEVICE" \
   data/samples -o "$OUT/cartoonized"
 
+HAYAO="$ROOT/../shared/weights/cartoongan_hayao.safetensors"
+if [[ -f "$HAYAO" ]]; then
+  step "for comparison: data/samples through the official pretrained Hayao generator"
+  "$BUILD/cgan_cartoonize" --weights "$HAYAO" --arch official --device "$DEVICE" --max-side 450 \
+    data/samples -o "$OUT/hayao"
+fi
+
 step "done in $((SECONDS - t_start)) s; outputs:"
 echo "  $OUT/cartoonized/       data/samples cartoonized by the trained generator"
+[[ -d "$OUT/hayao" ]] && echo "  $OUT/hayao/             data/samples through the official Hayao model"
 echo "  $OUT/samples/           training-time sample grids (photo | generated)"
 echo "  $OUT/losses.png         loss curves (losses.csv: one row per step)"
 echo "  $OUT/generator.safetensors   the generator (cgan_cartoonize --arch seed --weights ...)"
