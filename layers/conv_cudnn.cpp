@@ -1,6 +1,18 @@
 // cuDNN legacy-API convolutions. Descriptors and the chosen algorithm are made once per
-// (context, pass, geometry, math mode) and cached; workspace comes from ctx.workspace().
+// (pass, geometry, math mode, determinism) and kept in the context's ConvAlgoCache (no global
+// state); workspace comes from ctx.workspace().
+//
+// Algorithm choice, on the first use of a shape:
+//  - default: measured. cudnnFind*AlgorithmEx times the candidates on the call's own buffers
+//    (outputs that the pass overwrites anyway; a scratch dw for the accumulating filter pass)
+//    with up to kFindWorkspace bytes of scratch, and the fastest usable one wins. If that
+//    scratch cannot be had or the search fails, cuDNN's _v7 heuristics decide instead.
+//  - ctx.deterministic: the _v7 heuristics' order (stable from run to run, unlike timings),
+//    restricted to algorithms cuDNN reports as CUDNN_DETERMINISTIC.
+// Usable means: status success, fits the workspace limit of the search, deterministic when
+// asked, and no tensor-op math without ctx.allow_tf32 (never fp16 down-conversion).
 #include <array>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -9,13 +21,8 @@
 #include "cuda_check.hpp"
 #include "layers/conv_impl.hpp"
 
-namespace cgan::detail {
-namespace {
-
-int to_int(int64_t v) {
-  CGAN_CHECK(v >= 0 && v <= INT32_MAX, "cuDNN: dimension " << v << " does not fit in int");
-  return static_cast<int>(v);
-}
+namespace cgan {
+namespace detail {
 
 struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
@@ -23,12 +30,13 @@ struct ConvPlan {
   cudnnConvolutionDescriptor_t conv = nullptr;
   int algo = 0;  // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t, by pass
   size_t workspace = 0;
+  bool measured = false;  // chosen by cudnnFind*Ex (else by the _v7 heuristics)
 
   ConvPlan() = default;
   ConvPlan(const ConvPlan&) = delete;
   ConvPlan& operator=(const ConvPlan&) = delete;
   ~ConvPlan() {
-    // Destruction at process exit: statuses cannot be reported anywhere useful.
+    // Runs in ~Context: statuses cannot be reported anywhere useful from a destructor.
     if (x) cudnnDestroyTensorDescriptor(x);
     if (y) cudnnDestroyTensorDescriptor(y);
     if (w) cudnnDestroyFilterDescriptor(w);
@@ -36,29 +44,150 @@ struct ConvPlan {
   }
 };
 
-using PlanKey = std::tuple<void*, int, int, std::array<int64_t, 9>, int, int, bool>;
+// pass, {n, cx, hx, wx, cy, hy, wy, kh, kw}, stride, pad, allow_tf32, deterministic
+using PlanKey = std::tuple<int, std::array<int64_t, 9>, int, int, bool, bool>;
 
-// The per-context cache: keyed by the context's cuDNN handle (one per context), so two
-// contexts never share plans and a context finds its own without any global state in it.
-std::mutex g_mutex;
-std::map<PlanKey, std::unique_ptr<ConvPlan>> g_plans;
+}  // namespace detail
 
-template <typename Perf>
-const Perf& pick(const Perf* perfs, int n, const char* what) {
-  for (int i = 0; i < n; ++i)
-    if (perfs[i].status == CUDNN_STATUS_SUCCESS) return perfs[i];
-  CGAN_FAIL("cuDNN: no usable " << what << " algorithm for this convolution shape");
+struct ConvAlgoCache {
+  std::mutex mutex;
+  std::map<detail::PlanKey, std::unique_ptr<detail::ConvPlan>> plans;
+};
+
+ConvAlgoCache& Context::conv_algo_cache() {
+  if (!conv_algo_cache_) conv_algo_cache_ = std::make_shared<ConvAlgoCache>();
+  return *conv_algo_cache_;
 }
 
-ConvPlan& plan_for(ConvPass pass, const ConvGeom& g, Context& ctx) {
+namespace detail {
+namespace {
+
+// Scratch for the algorithm search: big enough for the fast FFT/Winograd variants at
+// CartoonGAN's training shapes, small next to a GPU's memory.
+constexpr size_t kFindWorkspace = size_t(256) << 20;
+constexpr int kMaxAlgos = 16;  // more than any pass has
+
+int to_int(int64_t v) {
+  CGAN_CHECK(v >= 0 && v <= INT32_MAX, "cuDNN: dimension " << v << " does not fit in int");
+  return static_cast<int>(v);
+}
+
+bool math_ok(cudnnMathType_t m, bool allow_tf32) {
+  switch (m) {
+    case CUDNN_DEFAULT_MATH:  // under an FMA descriptor this is FMA
+    case CUDNN_FMA_MATH:
+      return true;
+    case CUDNN_TENSOR_OP_MATH:  // TF32 for float data
+      return allow_tf32;
+    default:  // CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: fp16 down-conversion
+      return false;
+  }
+}
+
+// The first usable entry (cuDNN sorts by time, measured or estimated), or null.
+template <typename Perf>
+const Perf* choose(const Perf* perfs, int n, const Context& ctx, size_t max_workspace) {
+  for (int i = 0; i < n; ++i) {
+    const Perf& p = perfs[i];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > max_workspace) continue;
+    if (!math_ok(p.mathType, ctx.allow_tf32)) continue;
+    if (ctx.deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
+    return &p;
+  }
+  return nullptr;
+}
+
+// A block from the context's allocator for the duration of the search (the search is
+// synchronous, so handing it back at scope exit is safe on the stream-ordered allocator).
+class Scratch {
+ public:
+  Scratch(Allocator& a, size_t bytes) : a_(a), p_(a.allocate(bytes)) {}
+  ~Scratch() {
+    try {
+      a_.deallocate(p_);
+    } catch (...) {
+    }
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  void* get() const { return p_; }
+
+ private:
+  Allocator& a_;
+  void* p_;
+};
+
+// Null when the allocator cannot provide `bytes` (the search is then skipped).
+std::unique_ptr<Scratch> try_scratch(Context& ctx, size_t bytes) {
+  try {
+    return std::make_unique<Scratch>(ctx.allocator(), bytes);
+  } catch (const Error&) {
+    return nullptr;
+  }
+}
+
+const char* pass_name(ConvPass pass) {
+  switch (pass) {
+    case ConvPass::XtoY:
+      return "forward";
+    case ConvPass::YtoX:
+      return "backward-data";
+    case ConvPass::Filter:
+      return "backward-filter";
+  }
+  return "?";
+}
+
+[[noreturn]] void no_algorithm(ConvPass pass, const ConvGeom& g, const Context& ctx) {
+  CGAN_FAIL("cuDNN: no usable " << pass_name(pass) << " algorithm for the convolution x ["
+                                << g.n << "," << g.cx << "," << g.hx << "," << g.wx
+                                << "] -> y [" << g.n << "," << g.cy << "," << g.hy << ","
+                                << g.wy << "], kernel " << g.kh << "x" << g.kw << " stride "
+                                << g.stride << " pad " << g.pad << " (allow_tf32 "
+                                << ctx.allow_tf32 << ", deterministic " << ctx.deterministic
+                                << ")");
+}
+
+// Picks the algorithm of `p` (descriptors already set): a measured search unless
+// deterministic, then the heuristics; sets the descriptor's math type to the chosen one's
+// when TF32 is allowed (an FMA descriptor stays FMA).
+template <typename Perf, typename Find, typename Heuristic>
+void select(ConvPlan& p, ConvPass pass, const ConvGeom& g, Context& ctx, Find&& find,
+            Heuristic&& heuristic) {
+  auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
+  Perf found[kMaxAlgos];
+  const Perf* best = nullptr;
+  if (!ctx.deterministic) {
+    if (auto ws = try_scratch(ctx, kFindWorkspace)) {
+      int n = 0;
+      if (find(handle, found, &n, ws->get(), kFindWorkspace) == CUDNN_STATUS_SUCCESS)
+        best = choose(found, n, ctx, kFindWorkspace);
+    }
+    p.measured = best != nullptr;
+  }
+  Perf guessed[kMaxAlgos];
+  if (!best) {
+    int n = 0;
+    CGAN_CUDNN_CHECK(heuristic(handle, guessed, &n));
+    best = choose(guessed, n, ctx, SIZE_MAX);
+  }
+  if (!best) no_algorithm(pass, g, ctx);
+  p.algo = static_cast<int>(best->algo);
+  if (ctx.allow_tf32) CGAN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, best->mathType));
+}
+
+// x, y, w: the call's buffers (see cudnn_conv); the search may overwrite the pass's output.
+ConvPlan& plan_for(ConvPass pass, const ConvGeom& g, float* x, float* y, float* w,
+                   Context& ctx) {
   auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
   CGAN_CHECK(handle, "cuDNN convolution needs a CUDA context");
-  const PlanKey key{handle, ctx.device().index, static_cast<int>(pass),
+  const PlanKey key{static_cast<int>(pass),
                     {g.n, g.cx, g.hx, g.wx, g.cy, g.hy, g.wy, g.kh, g.kw},
-                    g.stride, g.pad, ctx.allow_tf32};
-  std::lock_guard<std::mutex> lock(g_mutex);
-  auto it = g_plans.find(key);
-  if (it != g_plans.end()) return *it->second;
+                    g.stride, g.pad, ctx.allow_tf32, ctx.deterministic};
+  ConvAlgoCache& cache = ctx.conv_algo_cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  auto it = cache.plans.find(key);
+  if (it != cache.plans.end()) return *it->second;
 
   auto p = std::make_unique<ConvPlan>();
   CGAN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
@@ -81,49 +210,67 @@ ConvPlan& plan_for(ConvPass pass, const ConvGeom& g, Context& ctx) {
   const cudnnMathType_t math = ctx.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
   CGAN_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, math));
 
-  constexpr int kMax = 16;
-  int n = 0;
+  ConvPlan& q = *p;
   switch (pass) {
-    case ConvPass::XtoY: {
-      cudnnConvolutionFwdAlgoPerf_t perf[kMax];
-      CGAN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, p->x, p->w, p->conv,
-                                                               p->y, kMax, &n, perf));
-      const auto& best = pick(perf, n, "forward");
-      p->algo = best.algo;
-      CGAN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle, p->x, p->w, p->conv,
-                                                               p->y, best.algo, &p->workspace));
+    case ConvPass::XtoY:  // the search writes y, which the forward overwrites anyway
+      select<cudnnConvolutionFwdAlgoPerf_t>(
+          q, pass, g, ctx,
+          [&](cudnnHandle_t h, cudnnConvolutionFwdAlgoPerf_t* r, int* n, void* ws, size_t b) {
+            return cudnnFindConvolutionForwardAlgorithmEx(h, q.x, x, q.w, w, q.conv, q.y, y,
+                                                          kMaxAlgos, n, r, ws, b);
+          },
+          [&](cudnnHandle_t h, cudnnConvolutionFwdAlgoPerf_t* r, int* n) {
+            return cudnnGetConvolutionForwardAlgorithm_v7(h, q.x, q.w, q.conv, q.y, kMaxAlgos,
+                                                          n, r);
+          });
+      CGAN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
+          handle, q.x, q.w, q.conv, q.y, static_cast<cudnnConvolutionFwdAlgo_t>(q.algo),
+          &q.workspace));
       break;
-    }
-    case ConvPass::YtoX: {
-      cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
-      CGAN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p->w, p->y, p->conv,
-                                                                    p->x, kMax, &n, perf));
-      const auto& best = pick(perf, n, "backward-data");
-      p->algo = best.algo;
+    case ConvPass::YtoX:  // the search writes x, which the backward-data overwrites anyway
+      select<cudnnConvolutionBwdDataAlgoPerf_t>(
+          q, pass, g, ctx,
+          [&](cudnnHandle_t h, cudnnConvolutionBwdDataAlgoPerf_t* r, int* n, void* ws,
+              size_t b) {
+            return cudnnFindConvolutionBackwardDataAlgorithmEx(h, q.w, w, q.y, y, q.conv, q.x,
+                                                               x, kMaxAlgos, n, r, ws, b);
+          },
+          [&](cudnnHandle_t h, cudnnConvolutionBwdDataAlgoPerf_t* r, int* n) {
+            return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, q.w, q.y, q.conv, q.x,
+                                                               kMaxAlgos, n, r);
+          });
       CGAN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
-          handle, p->w, p->y, p->conv, p->x, best.algo, &p->workspace));
+          handle, q.w, q.y, q.conv, q.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(q.algo),
+          &q.workspace));
       break;
-    }
-    case ConvPass::Filter: {
-      cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
-      CGAN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-          handle, p->x, p->y, p->conv, p->w, kMax, &n, perf));
-      const auto& best = pick(perf, n, "backward-filter");
-      p->algo = best.algo;
+    case ConvPass::Filter:  // dw accumulates: the search writes a scratch dw instead
+      select<cudnnConvolutionBwdFilterAlgoPerf_t>(
+          q, pass, g, ctx,
+          [&](cudnnHandle_t h, cudnnConvolutionBwdFilterAlgoPerf_t* r, int* n, void* ws,
+              size_t b) {
+            auto dw = try_scratch(ctx, static_cast<size_t>(g.cy * g.cx * g.kh * g.kw) *
+                                           sizeof(float));
+            if (!dw) return CUDNN_STATUS_ALLOC_FAILED;
+            return cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                h, q.x, x, q.y, y, q.conv, q.w, dw->get(), kMaxAlgos, n, r, ws, b);
+          },
+          [&](cudnnHandle_t h, cudnnConvolutionBwdFilterAlgoPerf_t* r, int* n) {
+            return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, q.x, q.y, q.conv, q.w,
+                                                                 kMaxAlgos, n, r);
+          });
       CGAN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-          handle, p->x, p->y, p->conv, p->w, best.algo, &p->workspace));
+          handle, q.x, q.y, q.conv, q.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(q.algo),
+          &q.workspace));
       break;
-    }
   }
-  ConvPlan& ref = *p;
-  g_plans.emplace(key, std::move(p));
-  return ref;
+  cache.plans.emplace(key, std::move(p));
+  return q;
 }
 
 }  // namespace
 
 void cudnn_conv(ConvPass pass, float* x, float* y, float* w, const ConvGeom& g, Context& ctx) {
-  ConvPlan& p = plan_for(pass, g, ctx);
+  ConvPlan& p = plan_for(pass, g, x, y, w, ctx);
   auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
   void* ws = p.workspace ? ctx.workspace(p.workspace) : nullptr;
   const float one = 1.0f, zero = 0.0f;
@@ -179,4 +326,11 @@ void cudnn_bias_grad(float* d_bias, const float* d_out, int64_t n, int64_t c, in
   CGAN_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle, &one, od.d, d_out, &one, bd.d, d_bias));
 }
 
-}  // namespace cgan::detail
+ConvAlgoInfo cudnn_conv_algo(ConvPass pass, float* x, float* y, float* w, const ConvGeom& g,
+                             Context& ctx) {
+  const ConvPlan& p = plan_for(pass, g, x, y, w, ctx);
+  return {p.algo, p.workspace, p.measured};
+}
+
+}  // namespace detail
+}  // namespace cgan

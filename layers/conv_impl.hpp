@@ -2,6 +2,7 @@
 // Internal: one convolution "geometry" serves Conv2d and ConvTranspose2d. x is the large side
 // ([N, cx, hx, wx], the conv input), y the small side ([N, cy, hy, wy], the conv output),
 // w [cy, cx, kh, kw]. A transposed conv runs the same three products with roles swapped.
+#include <cstddef>
 #include <cstdint>
 
 #include "cgan/context.hpp"
@@ -23,6 +24,15 @@ void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom&
 // cuDNN: XtoY = cudnnConvolutionForward (y overwritten), YtoX = BackwardData (x overwritten),
 // Filter = BackwardFilter (w accumulated). For Filter, `y` is dy.
 void cudnn_conv(ConvPass pass, float* x, float* y, float* w, const ConvGeom& g, Context& ctx);
+// The algorithm cudnn_conv uses for this pass and shape in ctx (planning it now, with the
+// same buffers, if it is the first use): for benchmarks and diagnostics.
+struct ConvAlgoInfo {
+  int algo = 0;          // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
+  size_t workspace = 0;  // bytes
+  bool measured = false;  // by cudnnFind*Ex; false: by the _v7 heuristics
+};
+ConvAlgoInfo cudnn_conv_algo(ConvPass pass, float* x, float* y, float* w, const ConvGeom& g,
+                             Context& ctx);
 // out[N,C,H,W] += bias[C]; d_bias[C] += sum over N,H,W of d_out.
 void cudnn_bias_add(float* out, const float* bias, int64_t n, int64_t c, int64_t h, int64_t w,
                     Context& ctx);

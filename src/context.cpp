@@ -27,6 +27,7 @@ Context::Context(Device device) : device_(device) {
 
 Context::~Context() {
   try {
+    conv_algo_cache_.reset();  // cuDNN descriptors, before the handle goes
     if (workspace_) allocator_->deallocate(workspace_);
     if (device_.is_cuda()) {
       cudaStreamSynchronize(stream_);

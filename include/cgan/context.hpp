@@ -7,6 +7,10 @@
 
 namespace cgan {
 
+// Per-context cuDNN convolution plans (descriptors + chosen algorithms), defined privately in
+// layers/conv_cudnn.cpp.
+struct ConvAlgoCache;
+
 // Everything device work needs, owned in one place: the device, its stream, the cuBLAS and
 // cuDNN handles bound to that stream, the caching allocator and a growable workspace.
 // No globals: two contexts are independent. Not copyable, movable only via unique_ptr.
@@ -38,6 +42,14 @@ class Context {
 
   // TF32 tensor-core math for convolutions/GEMMs (on by default as in PyTorch's cuDNN path).
   bool allow_tf32 = true;
+  // Convolutions: only algorithms cuDNN reports as deterministic, chosen by its heuristics
+  // (not by timing), so repeated runs give bitwise-identical results. Off: the fastest
+  // algorithm measured on first use of each shape. Plans are cached per setting of this
+  // flag and of allow_tf32, so both may change between convolutions.
+  bool deterministic = false;
+
+  // The convolution plan cache of this context, made on first use (layers/conv_cudnn.cpp).
+  ConvAlgoCache& conv_algo_cache();
 
  private:
   Device device_;
@@ -47,6 +59,7 @@ class Context {
   std::shared_ptr<Allocator> allocator_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  std::shared_ptr<ConvAlgoCache> conv_algo_cache_;  // deleter set where the type is complete
 };
 
 }  // namespace cgan
