@@ -21,7 +21,7 @@ TEST_CASE("a user's PyTorch seed generator runs through cgan_cartoonize with mat
   CGAN_REQUIRE_PYTHON_MODULE("torch");
   CGAN_REQUIRE_PYTHON_MODULE("PIL");
   const std::string d = test::temp_dir("cartoonize");
-  const std::string py = CGAN_PYTHON, src = CGAN_SOURCE_DIR, bin = CGAN_BINARY_DIR;
+  const std::string py = test::python(), src = CGAN_SOURCE_DIR, bin = CGAN_BINARY_DIR;
   REQUIRE(sh(py + " " + src + "/tests/python/seed_user_export.py " + d) == 0);
   REQUIRE(sh(py + " " + src + "/scripts/convert_pth_to_safetensors.py " + d + "/G.pth " + d +
              "/G.safetensors") == 0);

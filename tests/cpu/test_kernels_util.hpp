@@ -56,7 +56,7 @@ inline double rel_err(const std::vector<float>& a, const VecD& b, double floor =
 
 // Runs tests/python/<script> with arguments; true on exit status 0.
 inline bool run_python(const std::string& script, const std::string& args) {
-  const std::string cmd = std::string(CGAN_PYTHON) + " " + CGAN_SOURCE_DIR + "/tests/python/" +
+  const std::string cmd = test::python() + " " + CGAN_SOURCE_DIR + "/tests/python/" +
                           script + " " + args;
   return std::system(cmd.c_str()) == 0;
 }

@@ -297,7 +297,7 @@ void pytorch_parity(Module& m, const Forward& fwd, const std::string& net, const
   tape.backward(out, r);
   m.save(dir + "/w.safetensors");
   write_safetensors(dir + "/in.safetensors", {{"x", x}, {"r", r}});
-  const std::string cmd = std::string(CGAN_PYTHON) + " " + CGAN_SOURCE_DIR +
+  const std::string cmd = test::python() + " " + CGAN_SOURCE_DIR +
                           "/tests/python/seed_parity.py " + net + " " + dir + "/w.safetensors " +
                           dir + "/in.safetensors " + dir + "/ref.safetensors " + args;
   REQUIRE(std::system(cmd.c_str()) == 0);

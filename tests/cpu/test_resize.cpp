@@ -43,7 +43,7 @@ TEST_CASE("resize_bicubic is bit-exact with PIL Image.resize(BICUBIC)") {
     const Image src = test_image(c.w, c.h, seed++);
     const std::string in = dir + "/in.png", out = dir + "/out.png";
     write_image(in, src);
-    const std::string cmd = std::string(CGAN_PYTHON) + " " + CGAN_SOURCE_DIR +
+    const std::string cmd = test::python() + " " + CGAN_SOURCE_DIR +
                             "/tests/python/pil_resize.py " + in + " " + out + " " +
                             std::to_string(c.ow) + " " + std::to_string(c.oh);
     REQUIRE(std::system(cmd.c_str()) == 0);

@@ -17,7 +17,7 @@ std::string seed_script() { return std::string(CGAN_SOURCE_DIR) + "/tests/python
 
 // Runs the seed on `in` and returns its [resized input | smoothed] picture (as RGB).
 Image run_seed(const std::string& in, const std::string& out_png, bool resize) {
-  const std::string cmd = std::string(CGAN_PYTHON) + " '" + seed_script() + "' '" + in + "' '" +
+  const std::string cmd = test::python() + " '" + seed_script() + "' '" + in + "' '" +
                           out_png + "'" + (resize ? "" : " --no-resize");
   INFO(cmd);
   REQUIRE(std::system(cmd.c_str()) == 0);

@@ -73,7 +73,7 @@ TEST_CASE("official generator matches a float64 PyTorch reference on the same te
   const Tensor y = cz.generator().infer(x);
   const std::string dir = test::temp_dir("conformance");
   write_safetensors(dir + "/x.safetensors", {{"x", x}});
-  const std::string cmd = std::string(CGAN_PYTHON) + " " + CGAN_SOURCE_DIR +
+  const std::string cmd = test::python() + " " + CGAN_SOURCE_DIR +
                           "/tests/python/official_ref.py " + sh + "/" + kWeights + " " + dir +
                           "/x.safetensors " + dir + "/ref.safetensors";
   REQUIRE(std::system(cmd.c_str()) == 0);
