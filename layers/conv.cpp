@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cgan/profile.hpp"
 #include "layers/conv_impl.hpp"
 
 namespace cgan {
@@ -227,6 +228,7 @@ void conv_forward(Tensor& out, const Tensor& in, const Tensor& weight, const Ten
     check_device(*bias, "bias", ctx);
   }
   const detail::ConvGeom g = geometry(in.shape(), weight.shape(), spec);
+  ProfileScope prof(ctx, "conv.fwd");
   if (ctx.is_cuda()) {
     if (spec.transposed)
       detail::cudnn_conv(detail::ConvPass::YtoX, out.f32(), in.f32(), weight.f32(), g, ctx);
@@ -254,6 +256,7 @@ void conv_backward_data(Tensor& d_in, const Tensor& d_out, const Tensor& weight,
   for (const Tensor* t : std::initializer_list<const Tensor*>{&d_in, &d_out, &weight})
     check_device(*t, "tensor", ctx);
   const detail::ConvGeom g = geometry(d_in.shape(), weight.shape(), spec);
+  ProfileScope prof(ctx, "conv.bwd_data");
   if (ctx.is_cuda()) {
     if (spec.transposed)
       detail::cudnn_conv(detail::ConvPass::XtoY, d_out.f32(), d_in.f32(), weight.f32(), g, ctx);
@@ -288,6 +291,7 @@ void conv_backward_filter(Tensor& d_weight, Tensor* d_bias, const Tensor& d_out,
   // For a transposed conv the forward input plays the role of dy and d_out that of x.
   const Tensor& x = spec.transposed ? d_out : in;
   const Tensor& dy = spec.transposed ? in : d_out;
+  ProfileScope prof(ctx, "conv.bwd_filter");
   if (ctx.is_cuda()) {
     detail::cudnn_conv(detail::ConvPass::Filter, x.f32(), dy.f32(), d_weight.f32(), g, ctx);
     if (d_bias) detail::cudnn_bias_grad(d_bias->f32(), d_out.f32(), os[0], os[1], os[2], os[3], ctx);

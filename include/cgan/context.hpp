@@ -10,6 +10,8 @@ namespace cgan {
 // Per-context cuDNN convolution plans (descriptors + chosen algorithms), defined privately in
 // layers/conv_cudnn.cpp.
 struct ConvAlgoCache;
+// Opt-in per-op timings (cgan/profile.hpp).
+class OpProfile;
 
 // Everything device work needs, owned in one place: the device, its stream, the cuBLAS and
 // cuDNN handles bound to that stream, the caching allocator and a growable workspace.
@@ -47,6 +49,9 @@ class Context {
   // algorithm measured on first use of each shape. Plans are cached per setting of this
   // flag and of allow_tf32, so both may change between convolutions.
   bool deterministic = false;
+  // Per-op timing (cgan/profile.hpp): null, the default, measures nothing. Not owned; the
+  // profiler must outlive its attachment.
+  OpProfile* profiler = nullptr;
 
   // The convolution plan cache of this context, made on first use (layers/conv_cudnn.cpp).
   ConvAlgoCache& conv_algo_cache();

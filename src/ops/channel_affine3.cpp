@@ -1,4 +1,5 @@
 #include "cgan/ops.hpp"
+#include "cgan/profile.hpp"
 #include "kernels/channel_affine3.hpp"
 #include "ops/check.hpp"
 
@@ -25,6 +26,7 @@ void channel_affine3(Tensor& out, const Tensor& in, const float mul[3], const fl
   check_same_shape(out, "out", in, "in", op);
   const kernels::Affine3 f{{mul[0], mul[1], mul[2]}, {add[0], add[1], add[2]}};
   const int64_t N = in.dim(0), HW = in.dim(2) * in.dim(3);
+  ProfileScope prof(ctx, "affine3");
   if (ctx.is_cuda())
     kernels::channel_affine3(out.f32(), in.f32(), f, flip, N, HW, ctx.stream());
   else
@@ -40,6 +42,7 @@ void channel_affine3_backward(Tensor& d_in, const Tensor& d_out, const float mul
   check_same_shape(d_in, "d_in", d_out, "d_out", op);
   const kernels::Affine3 f{{mul[0], mul[1], mul[2]}, {0.f, 0.f, 0.f}};
   const int64_t N = d_out.dim(0), HW = d_out.dim(2) * d_out.dim(3);
+  ProfileScope prof(ctx, "affine3");
   if (ctx.is_cuda())
     kernels::channel_affine3_backward(d_in.f32(), d_out.f32(), f, flip, N, HW, ctx.stream());
   else

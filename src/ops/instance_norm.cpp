@@ -1,4 +1,5 @@
 #include "cgan/ops.hpp"
+#include "cgan/profile.hpp"
 #include "kernels/instance_norm.hpp"
 #include "ops/check.hpp"
 
@@ -53,6 +54,7 @@ void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor
   CGAN_CHECK(out.raw() != in.raw(), op << ": 'out' must not alias 'in'");
   CGAN_CHECK(eps > 0.f, op << ": eps must be > 0, got " << eps);
   CGAN_CHECK(HW > 0 || N * C == 0, op << ": empty planes in shape " << shape_str(in.shape()));
+  ProfileScope prof(ctx, "norm.fwd");
   if (ctx.is_cuda()) {
     void* ws = ctx.workspace(kernels::instance_norm_workspace_bytes(N, C, HW));
     kernels::instance_norm_forward(out.f32(), mean.f32(), rstd.f32(), in.f32(), opt(scale),
@@ -103,6 +105,7 @@ void instance_norm_backward(Tensor& d_in, Tensor* d_scale, Tensor* d_shift,
   CGAN_CHECK(d_in.raw() != d_out.raw() && d_in.raw() != in.raw(),
              op << ": 'd_in' must not alias 'd_out' or 'in'");
   const float* out_p = act != Act::None ? out->f32() : nullptr;
+  ProfileScope prof(ctx, "norm.bwd");
   if (ctx.is_cuda()) {
     void* ws = ctx.workspace(kernels::instance_norm_workspace_bytes(N, C, HW));
     kernels::instance_norm_backward(d_in.f32(), opt(d_scale), opt(d_shift), d_out.f32(),

@@ -1,4 +1,5 @@
 #include "cgan/ops.hpp"
+#include "cgan/profile.hpp"
 #include "kernels/losses.hpp"
 #include "ops/check.hpp"
 
@@ -27,6 +28,7 @@ void mse_const_loss(Tensor& loss, Tensor* d_pred, const Tensor& pred, float targ
   check_tensor(pred, op, "pred", ctx);
   check_loss_out(loss, d_pred, pred, "d_pred", "pred", op, ctx);
   float* g = d_pred ? d_pred->f32() : nullptr;
+  ProfileScope prof(ctx, "loss");
   if (ctx.is_cuda()) {
     void* ws = ctx.workspace(kernels::loss_workspace_bytes(pred.numel()));
     kernels::mse_const_loss(loss.f32(), g, pred.f32(), target, grad_scale, pred.numel(), ws,
@@ -44,6 +46,7 @@ void l1_loss(Tensor& loss, Tensor* d_a, const Tensor& a, const Tensor& b, float 
   check_same_shape(a, "a", b, "b", op);
   check_loss_out(loss, d_a, a, "d_a", "a", op, ctx);
   float* g = d_a ? d_a->f32() : nullptr;
+  ProfileScope prof(ctx, "loss");
   if (ctx.is_cuda()) {
     void* ws = ctx.workspace(kernels::loss_workspace_bytes(a.numel()));
     kernels::l1_loss(loss.f32(), g, a.f32(), b.f32(), grad_scale, a.numel(), ws, ctx.stream());

@@ -1,4 +1,5 @@
 #include "cgan/ops.hpp"
+#include "cgan/profile.hpp"
 #include "kernels/padding.hpp"
 #include "ops/check.hpp"
 
@@ -44,6 +45,7 @@ Dims check_pad(const Tensor& small, const char* small_name, const Tensor& big,
 
 void reflection_pad_forward(Tensor& out, const Tensor& in, Pad2d pad, Context& ctx) {
   const Dims d = check_pad(in, "in", out, "out", pad, true, "reflection_pad_forward", ctx);
+  ProfileScope prof(ctx, "pad.fwd");
   if (ctx.is_cuda())
     kernels::reflection_pad_forward(out.f32(), in.f32(), d.planes, d.H, d.W, pad.top,
                                     pad.bottom, pad.left, pad.right, ctx.stream());
@@ -55,6 +57,7 @@ void reflection_pad_forward(Tensor& out, const Tensor& in, Pad2d pad, Context& c
 void reflection_pad_backward(Tensor& d_in, const Tensor& d_out, Pad2d pad, Context& ctx) {
   const Dims d =
       check_pad(d_in, "d_in", d_out, "d_out", pad, true, "reflection_pad_backward", ctx);
+  ProfileScope prof(ctx, "pad.bwd");
   if (ctx.is_cuda())
     kernels::reflection_pad_backward(d_in.f32(), d_out.f32(), d.planes, d.H, d.W, pad.top,
                                      pad.bottom, pad.left, pad.right, ctx.stream());
@@ -65,6 +68,7 @@ void reflection_pad_backward(Tensor& d_in, const Tensor& d_out, Pad2d pad, Conte
 
 void zero_pad_forward(Tensor& out, const Tensor& in, Pad2d pad, Context& ctx) {
   const Dims d = check_pad(in, "in", out, "out", pad, false, "zero_pad_forward", ctx);
+  ProfileScope prof(ctx, "pad.fwd");
   if (ctx.is_cuda())
     kernels::zero_pad_forward(out.f32(), in.f32(), d.planes, d.H, d.W, pad.top, pad.bottom,
                               pad.left, pad.right, ctx.stream());
@@ -75,6 +79,7 @@ void zero_pad_forward(Tensor& out, const Tensor& in, Pad2d pad, Context& ctx) {
 
 void zero_pad_backward(Tensor& d_in, const Tensor& d_out, Pad2d pad, Context& ctx) {
   const Dims d = check_pad(d_in, "d_in", d_out, "d_out", pad, false, "zero_pad_backward", ctx);
+  ProfileScope prof(ctx, "pad.bwd");
   if (ctx.is_cuda())
     kernels::zero_pad_backward(d_in.f32(), d_out.f32(), d.planes, d.H, d.W, pad.top,
                                pad.bottom, pad.left, pad.right, ctx.stream());
