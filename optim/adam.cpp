@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "cgan/profile.hpp"
 #include "cuda_check.hpp"
 #include "optim/adam_impl.hpp"
 
@@ -67,6 +68,7 @@ void Adam::step(Context& ctx) {
                                           << " but the context is on " << ctx.device().str());
   CGAN_CHECK(step_ < INT32_MAX, "Adam::step: step counter overflow");
   auto* h = static_cast<AdamHyper*>(hyper_.raw());
+  ProfileScope prof(ctx, "adam");
   if (device_.is_cuda())
     kernels::adam_step(params_.f32(), m_.f32(), v_.f32(), grads_.f32(), params_.numel(), h,
                        ctx.stream());

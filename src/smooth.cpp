@@ -8,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "cgan/profile.hpp"
 #include "cuda_check.hpp"
 #include "kernels/smooth.hpp"
 #include "kernels/smooth_math.hpp"
@@ -208,6 +209,7 @@ void edge_smooth_batch(Tensor& out, const Tensor& in, const SmoothOptions& opt, 
     out = Tensor::empty(in.shape(), ctx);
   if (n == 0) return;
 
+  ProfileScope prof(ctx, "smooth");
   if (!ctx.is_cuda()) {
     // Images are RGB whatever the tensor's order; the conversion puts channels in place.
     const std::vector<Image> images = tensor_to_images(in, order, ctx);

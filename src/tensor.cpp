@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "cgan/profile.hpp"
 #include "cuda_check.hpp"
 #include "kernels/fill.hpp"
 
@@ -124,6 +125,10 @@ void Tensor::copy_from(const Tensor& src, Context& ctx) {
   const size_t n = nbytes();
   if (n == 0) return;
   const bool from_gpu = src.is_cuda(), to_gpu = is_cuda();
+  const char* kind_name = from_gpu ? (to_gpu ? "copy.d2d" : "copy.d2h")
+                                   : (to_gpu ? "copy.h2d" : "copy.host");
+  ProfileScope prof(ctx, kind_name,
+                    from_gpu || to_gpu ? OpProfile::Clock::Device : OpProfile::Clock::Host);
   if (!from_gpu && !to_gpu) {
     std::memcpy(raw(), src.raw(), n);
     return;
@@ -172,6 +177,7 @@ std::vector<float> Tensor::to_vector(Context& ctx) const {
 
 void Tensor::fill(float value, Context& ctx) {
   CGAN_CHECK(dtype_ == DType::F32 || !is_cuda(), "fill: CUDA fill supports F32 only");
+  ProfileScope prof(ctx, "fill", is_cuda() ? OpProfile::Clock::Device : OpProfile::Clock::Host);
   const int64_t n = numel();
   if (is_cuda()) {
     CGAN_CHECK(ctx.is_cuda(), "fill: a CUDA tensor needs a CUDA context");

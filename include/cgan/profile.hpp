@@ -46,7 +46,7 @@ namespace cgan {
 //   fill                                      Tensor::fill (zeroing gradients)
 //   smooth                                    edge smoothing of a batch
 //   preprocess                                uint8 pixels <-> float tensors
-//   copy.h2d copy.d2h copy.d2d                Tensor::copy_from / to / to_vector
+//   copy.h2d copy.d2h copy.d2d copy.host      Tensor::copy_from / to / to_vector (host: memcpy)
 //   data.wait                                 waiting for the data loader (host clock)
 struct OpStat {
   std::string name;

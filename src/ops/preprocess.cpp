@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "cgan/profile.hpp"
 #include "cuda_check.hpp"
 #include "kernels/preprocess.hpp"
 #include "ops/check.hpp"
@@ -23,6 +24,7 @@ void pixels_to_tensor(Tensor& out, const uint8_t* pixels, ChannelOrder order, Co
   CGAN_CHECK(pixels != nullptr || out.numel() == 0, op << ": null pixel buffer");
   const int64_t N = out.dim(0), HW = out.dim(2) * out.dim(3);
   const bool bgr = order == ChannelOrder::BGR;
+  ProfileScope prof(ctx, "preprocess");
   if (!ctx.is_cuda()) {
     cpu::u8_hwc_to_f32_nchw(out.f32(), pixels, N, HW, bgr);
     return;
@@ -43,6 +45,7 @@ void tensor_to_pixels(uint8_t* pixels, const Tensor& in, ChannelOrder order, Con
   CGAN_CHECK(pixels != nullptr || in.numel() == 0, op << ": null pixel buffer");
   const int64_t N = in.dim(0), HW = in.dim(2) * in.dim(3);
   const bool bgr = order == ChannelOrder::BGR;
+  ProfileScope prof(ctx, "preprocess");
   if (!ctx.is_cuda()) {
     cpu::f32_nchw_to_u8_hwc(pixels, in.f32(), N, HW, bgr);
     return;

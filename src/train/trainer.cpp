@@ -18,6 +18,7 @@
 #include "cgan/io_util.hpp"
 #include "cgan/networks.hpp"
 #include "cgan/ops.hpp"
+#include "cgan/profile.hpp"
 #include "cgan/safetensors.hpp"
 #include "cgan/smooth.hpp"
 #include "cgan/train.hpp"
@@ -439,7 +440,11 @@ StepLosses Trainer::step() {
   I.timings = StepTimings{};
   StepTimings& tm = I.timings;
   const double wait0 = I.data->stats().wait_seconds;
-  Batch b = I.data->next();
+  Batch b;
+  {
+    ProfileScope prof(ctx, "data.wait", OpProfile::Clock::Host);
+    b = I.data->next();
+  }
   I.last_data_wait_ms = (I.data->stats().wait_seconds - wait0) * 1e3;
 
   StepLosses out;
@@ -529,6 +534,7 @@ StepLosses Trainer::step() {
   I.adam_g->step();
   ctx.synchronize();
   tm.g_backward = I.lap();
+  if (ctx.profiler) ctx.profiler->resolve();  // the step's device events, all complete now
   tm.total = (now_s() - t0) * 1e3;
 
   ++I.step;
