@@ -10,6 +10,9 @@
 // the timed runs (weights, activations, workspace).
 // Output: one JSON object per line per measurement, then a '#' table. Same format as
 // bench/pytorch_cartoonize.py, run on the same machine for the side-by-side.
+// After each measurement, a few more runs with an OpProfile attached (cgan/profile.hpp) give
+// the per-op-category breakdown (convolutions / our kernels / data): a '#' table and
+// "cartoonize_ops" / "cartoonize_op_groups" JSON lines.
 // Without a GPU: "no CUDA device: ..." then the CPU figure, exit status 0.
 #include <algorithm>
 #include <chrono>
@@ -20,8 +23,10 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "cgan/device.hpp"
 #include "cgan/networks.hpp"
+#include "cgan/profile.hpp"
 
 using namespace cgan;
 namespace fs = std::filesystem;
@@ -45,11 +50,6 @@ std::string weights_path(int argc, char** argv) {
   return fs::exists(p) ? p.string() : std::string();
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 Row measure(OfficialGenerator& g, const Shape& shape, int warmup, int runs, bool tf32) {
   Context& ctx = g.ctx();
   ctx.allow_tf32 = tf32;
@@ -58,20 +58,13 @@ Row measure(OfficialGenerator& g, const Shape& shape, int warmup, int runs, bool
   for (size_t i = 0; i < pattern.size(); ++i)
     pattern[i] = float(int((i * 2654435761u) % 2001) - 1000) / 1000.0f;
   const Tensor x = Tensor::from_vector(shape, pattern).to(ctx);
-  for (int i = 0; i < warmup; ++i) {
-    g.infer(x);
-    ctx.synchronize();
-  }
-  ctx.allocator().reset_peak();
-  std::vector<double> ms;
-  for (int i = 0; i < runs; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
+  auto run = [&] {
     const Tensor y = g.infer(x);
     ctx.synchronize();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                     .count());
-  }
-  const double med = median(ms);
+  };
+  for (int i = 0; i < warmup; ++i) run();
+  ctx.allocator().reset_peak();
+  const double med = bench::host_median_ms(run, 0, runs);
   const int n = static_cast<int>(shape[0]);
   Row r{ctx.is_cuda() ? device_description(ctx.device()) : std::string("CPU"),
         std::to_string(shape[3]) + "x" + std::to_string(shape[2]),
@@ -81,13 +74,42 @@ Row measure(OfficialGenerator& g, const Shape& shape, int warmup, int runs, bool
         med / n,
         n * 1e3 / med,
         double(ctx.allocator().stats().peak_bytes_in_use) / (1 << 20)};
-  std::printf(
-      "{\"bench\":\"cartoonize\",\"impl\":\"cgan\",\"device\":\"%s\",\"shape\":\"%s\","
-      "\"batch\":%d,\"tf32\":%s,\"runs\":%d,\"ms\":%.3f,\"ms_per_image\":%.3f,"
-      "\"images_per_s\":%.2f,\"peak_alloc_MiB\":%.1f}\n",
-      r.device.c_str(), r.shape.c_str(), r.batch, r.tf32 ? "true" : "false", runs, r.ms,
-      r.ms_per_image, r.images_per_s, r.peak_mib);
-  std::fflush(stdout);
+  bench::JsonLine()
+      .str("bench", "cartoonize")
+      .str("impl", "cgan")
+      .str("device", r.device)
+      .str("shape", r.shape)
+      .integer("batch", r.batch)
+      .boolean("tf32", r.tf32)
+      .integer("runs", runs)
+      .num("ms", r.ms, 3)
+      .num("ms_per_image", r.ms_per_image, 3)
+      .num("images_per_s", r.images_per_s, 2)
+      .num("peak_alloc_MiB", r.peak_mib, 1)
+      .print();
+
+  // Where the time goes: a few more runs with the per-op profiler attached.
+  OpProfile ops;
+  ctx.profiler = &ops;
+  const int prof_runs = std::max(1, std::min(runs, 5));
+  double wall = 0;
+  for (int i = 0; i < prof_runs; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    ops.resolve();
+    wall += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
+  }
+  ctx.profiler = nullptr;
+  const std::string title = r.device + ", " + r.shape + ", batch " + std::to_string(n) +
+                            ", tf32 " + (r.tf32 ? "on" : "off");
+  bench::print_op_breakdown(ops, prof_runs, wall / prof_runs, "cartoonize", title,
+                            [&](bench::JsonLine& j) {
+                              j.str("device", r.device)
+                                  .str("shape", r.shape)
+                                  .integer("batch", r.batch)
+                                  .boolean("tf32", r.tf32);
+                            });
   return r;
 }
 

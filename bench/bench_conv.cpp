@@ -11,12 +11,12 @@
 // exit status 0.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "cgan/conv.hpp"
 #include "cgan/device.hpp"
 #include "cuda_check.hpp"
@@ -58,40 +58,6 @@ struct Row {
   bool measured;
 };
 
-class Timer {
- public:
-  explicit Timer(Stream s) : stream_(reinterpret_cast<cudaStream_t>(s)) {
-    CGAN_CUDA_CHECK(cudaEventCreate(&start_));
-    CGAN_CUDA_CHECK(cudaEventCreate(&stop_));
-  }
-  ~Timer() {
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
-  }
-  Timer(const Timer&) = delete;
-  Timer& operator=(const Timer&) = delete;
-
-  double median_ms(const std::function<void()>& fn, int warmup = 3, int runs = 20) {
-    for (int i = 0; i < warmup; ++i) fn();
-    std::vector<float> t;
-    for (int i = 0; i < runs; ++i) {
-      CGAN_CUDA_CHECK(cudaEventRecord(start_, stream_));
-      fn();
-      CGAN_CUDA_CHECK(cudaEventRecord(stop_, stream_));
-      CGAN_CUDA_CHECK(cudaEventSynchronize(stop_));
-      float ms = 0;
-      CGAN_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-      t.push_back(ms);
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-  }
-
- private:
-  cudaStream_t stream_;
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
-};
-
 std::string shape_text(const ConvCase& c) {
   return shape_str(c.in) + (c.spec.transposed ? " convT " : " conv ") + shape_str(c.weight) +
          " s" + std::to_string(c.spec.stride) + " p" + std::to_string(c.spec.pad);
@@ -102,7 +68,7 @@ void run_all() {
   for (bool tf32 : {true, false}) {
     Context ctx(Device::cuda(0));
     ctx.allow_tf32 = tf32;
-    Timer timer(ctx.stream());
+    bench::EventTimer timer(ctx.stream());
     for (const ConvCase& c : cases()) {
       const Shape os = conv_output_shape(c.in, c.weight, c.spec);
       Tensor x = Tensor::empty(c.in, ctx), w = Tensor::empty(c.weight, ctx);
@@ -152,13 +118,19 @@ void run_all() {
                                     ctx);
         Row r{c.name, p.name, shape_text(c), tf32, ms, flops / (ms * 1e9), info.algo,
               info.measured};
-        std::printf(
-            "{\"bench\":\"conv_%s\",\"impl\":\"cgan\",\"layer\":\"%s\",\"uses\":%d,"
-            "\"shape\":\"%s\",\"tf32\":%s,\"ms\":%.4f,\"tflops\":%.2f,\"algo\":%d,"
-            "\"algo_measured\":%s,\"workspace_MiB\":%.1f}\n",
-            p.name, c.name, c.uses, r.shape.c_str(), tf32 ? "true" : "false", ms, r.tflops,
-            info.algo, info.measured ? "true" : "false", double(info.workspace) / (1 << 20));
-        std::fflush(stdout);
+        bench::JsonLine()
+            .str("bench", std::string("conv_") + p.name)
+            .str("impl", "cgan")
+            .str("layer", c.name)
+            .integer("uses", c.uses)
+            .str("shape", r.shape)
+            .boolean("tf32", tf32)
+            .num("ms", ms, 4)
+            .num("tflops", r.tflops, 2)
+            .integer("algo", info.algo)
+            .boolean("algo_measured", info.measured)
+            .num("workspace_MiB", double(info.workspace) / (1 << 20), 1)
+            .print();
         rows.push_back(r);
       }
     }

@@ -17,9 +17,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "cuda_check.hpp"
 #include "kernels/bias.hpp"
 #include "kernels/elementwise.hpp"
@@ -42,71 +44,43 @@ class Bench {
  public:
   Bench() {
     CGAN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    CGAN_CUDA_CHECK(cudaEventCreate(&start_));
-    CGAN_CUDA_CHECK(cudaEventCreate(&stop_));
-    int dev = 0, l2 = 0;
-    CGAN_CUDA_CHECK(cudaGetDevice(&dev));
-    CGAN_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
-    flush_bytes_ = std::max<size_t>(size_t(l2) * 2, 64u << 20);
-    CGAN_CUDA_CHECK(cudaMalloc(&flush_, flush_bytes_));
+    timer_ = std::make_unique<bench::EventTimer>(stream_);
+    flush_ = std::make_unique<bench::L2Flush>();
+    copy_ = std::make_unique<bench::CopyBandwidth>();
   }
   ~Bench() {
-    cudaFree(flush_);
-    cudaFree(copy_src_);
-    cudaFree(copy_dst_);
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
+    copy_.reset();
+    flush_.reset();
+    timer_.reset();
     cudaStreamDestroy(stream_);
   }
+  Bench(const Bench&) = delete;
+  Bench& operator=(const Bench&) = delete;
   Stream stream() const { return reinterpret_cast<Stream>(stream_); }
   cudaStream_t cuda_stream() const { return stream_; }
 
   // Median milliseconds of fn over `runs` cold-cache runs.
   double time_ms(const std::function<void()>& fn, int runs = 25) {
-    for (int i = 0; i < 3; ++i) fn();
-    std::vector<float> t;
-    for (int i = 0; i < runs; ++i) {
-      CGAN_CUDA_CHECK(cudaMemsetAsync(flush_, i & 0xff, flush_bytes_, stream_));
-      CGAN_CUDA_CHECK(cudaEventRecord(start_, stream_));
-      fn();
-      CGAN_CUDA_CHECK(cudaEventRecord(stop_, stream_));
-      CGAN_CUDA_CHECK(cudaEventSynchronize(stop_));
-      float ms = 0;
-      CGAN_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-      t.push_back(ms);
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-  }
-
-  // GB/s of a D2D cudaMemcpy that moves `bytes` in total (bytes/2 each way).
-  double copy_gbps(double bytes) {
-    const size_t half = static_cast<size_t>(bytes / 2);
-    if (half > copy_bytes_) {
-      cudaFree(copy_src_);
-      cudaFree(copy_dst_);
-      CGAN_CUDA_CHECK(cudaMalloc(&copy_src_, half));
-      CGAN_CUDA_CHECK(cudaMalloc(&copy_dst_, half));
-      copy_bytes_ = half;
-    }
-    const double ms = time_ms([&] {
-      CGAN_CUDA_CHECK(
-          cudaMemcpyAsync(copy_dst_, copy_src_, half, cudaMemcpyDeviceToDevice, stream_));
-    });
-    return 2.0 * half / (ms * 1e6);
+    return timer_->median_ms(fn, 3, runs, [&](int i) { flush_->flush(stream_, i); });
   }
 
   void record(const std::string& op, const std::string& impl, const std::string& shape,
               double bytes, const std::function<void()>& fn) {
     const double ms = time_ms(fn);
     const double gbps = bytes / (ms * 1e6);
-    const double copy = copy_gbps(bytes);
+    const double copy =
+        copy_->gbps(bytes, stream_, [&](const std::function<void()>& f) { return time_ms(f); });
     rows_.push_back({op, impl, shape, bytes, ms, gbps, copy});
-    std::printf(
-        "{\"bench\":\"%s\",\"impl\":\"%s\",\"shape\":\"%s\",\"bytes\":%.0f,\"ms\":%.5f,"
-        "\"gbps\":%.1f,\"copy_gbps\":%.1f,\"pct_copy\":%.1f}\n",
-        op.c_str(), impl.c_str(), shape.c_str(), bytes, ms, gbps, copy, 100.0 * gbps / copy);
-    std::fflush(stdout);
+    bench::JsonLine()
+        .str("bench", op)
+        .str("impl", impl)
+        .str("shape", shape)
+        .num("bytes", bytes, 0)
+        .num("ms", ms, 5)
+        .num("gbps", gbps, 1)
+        .num("copy_gbps", copy, 1)
+        .num("pct_copy", 100.0 * gbps / copy, 1)
+        .print();
   }
 
   void table() const {
@@ -120,12 +94,9 @@ class Bench {
 
  private:
   cudaStream_t stream_ = nullptr;
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
-  void* flush_ = nullptr;
-  size_t flush_bytes_ = 0;
-  void* copy_src_ = nullptr;
-  void* copy_dst_ = nullptr;
-  size_t copy_bytes_ = 0;
+  std::unique_ptr<bench::EventTimer> timer_;
+  std::unique_ptr<bench::L2Flush> flush_;
+  std::unique_ptr<bench::CopyBandwidth> copy_;
   std::vector<Row> rows_;
 };
 

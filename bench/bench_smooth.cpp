@@ -3,7 +3,6 @@
 // One JSON line per measurement; per-stage GPU times from CUDA events. Without a GPU the CPU
 // side still runs and the GPU side prints "no CUDA device: ..." (exit status 0).
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -13,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "cgan/device.hpp"
 #include "cgan/smooth.hpp"
 #include "cuda_check.hpp"
@@ -23,8 +23,6 @@ using namespace cgan;
 namespace fs = std::filesystem;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // Flat blocks, strokes and noise: a cartoon-like density of edges.
 Image synthetic(int w, int h, uint64_t seed) {
@@ -66,25 +64,10 @@ std::vector<Image> make_batch(int w, int h, int n, std::string& source) {
   return out;
 }
 
-// Repeats fn until at least min_s seconds have passed (after one warm-up call); seconds per call.
-template <typename F>
-double time_it(F&& fn, double min_s = 0.5) {
-  fn();
-  int reps = 0;
-  const auto t0 = Clock::now();
-  double s = 0;
-  do {
-    fn();
-    ++reps;
-    s = std::chrono::duration<double>(Clock::now() - t0).count();
-  } while (s < min_s);
-  return s / reps;
-}
-
 void cpu_side(const std::vector<Image>& batch, const std::string& size, const std::string& source,
               const SmoothOptions& opt) {
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  const double s = time_it([&] {
+  const double s = bench::seconds_per_call([&] {
     std::vector<std::thread> pool;
     for (unsigned t = 0; t < threads; ++t)
       pool.emplace_back([&, t] {
@@ -93,10 +76,17 @@ void cpu_side(const std::vector<Image>& batch, const std::string& size, const st
       });
     for (auto& th : pool) th.join();
   });
-  std::printf(
-      "{\"bench\":\"smooth\",\"side\":\"cpu\",\"impl\":\"opencv\",\"size\":\"%s\",\"batch\":%zu,"
-      "\"threads\":%u,\"images\":\"%s\",\"ms_per_batch\":%.3f,\"images_per_s\":%.1f}\n",
-      size.c_str(), batch.size(), threads, source.c_str(), s * 1e3, batch.size() / s);
+  bench::JsonLine()
+      .str("bench", "smooth")
+      .str("side", "cpu")
+      .str("impl", "opencv")
+      .str("size", size)
+      .integer("batch", static_cast<long long>(batch.size()))
+      .integer("threads", threads)
+      .str("images", source)
+      .num("ms_per_batch", s * 1e3, 3)
+      .num("images_per_s", batch.size() / s, 1)
+      .print();
 }
 
 void gpu_side(const std::vector<Image>& batch, const std::string& size, const std::string& source,
@@ -142,25 +132,35 @@ void gpu_side(const std::vector<Image>& batch, const std::string& size, const st
       CGAN_CUDA_CHECK(cudaStreamSynchronize(s));
     }
   };
-  const double kernels_s = time_it([&] { run(true); });
+  const double kernels_s = bench::seconds_per_call([&] { run(true); });
   // The library call as the tools use it: upload, pipeline, download.
   std::vector<Image> out;
-  const double e2e_s = time_it([&] { edge_smooth(out, batch, opt, ctx); });
+  const double e2e_s = bench::seconds_per_call([&] { edge_smooth(out, batch, opt, ctx); });
   for (auto& e : ev) CGAN_CUDA_CHECK(cudaEventDestroy(e));
   CGAN_CUDA_CHECK(cudaFree(src));
   CGAN_CUDA_CHECK(cudaFree(dst));
   CGAN_CUDA_CHECK(cudaFree(state));
   CGAN_CUDA_CHECK(cudaFree(mask));
   CGAN_CUDA_CHECK(cudaFree(flags));
-  std::printf(
-      "{\"bench\":\"smooth\",\"side\":\"gpu\",\"impl\":\"cuda\",\"device\":\"%s\",\"size\":\"%s\","
-      "\"batch\":%d,\"images\":\"%s\",\"ms_per_batch_kernels\":%.3f,\"images_per_s_kernels\":%.1f,"
-      "\"ms_per_batch_end_to_end\":%.3f,\"images_per_s_end_to_end\":%.1f,"
-      "\"stage_ms\":{\"gray_sobel_nms\":%.4f,\"hysteresis\":%.4f,\"dilate\":%.4f,"
-      "\"masked_blur\":%.4f}}\n",
-      device_description(ctx.device()).c_str(), size.c_str(), n, source.c_str(), kernels_s * 1e3,
-      n / kernels_s, e2e_s * 1e3, n / e2e_s, stage_ms[0] / reps, stage_ms[1] / reps,
-      stage_ms[2] / reps, stage_ms[3] / reps);
+  bench::JsonLine()
+      .str("bench", "smooth")
+      .str("side", "gpu")
+      .str("impl", "cuda")
+      .str("device", device_description(ctx.device()))
+      .str("size", size)
+      .integer("batch", n)
+      .str("images", source)
+      .num("ms_per_batch_kernels", kernels_s * 1e3, 3)
+      .num("images_per_s_kernels", n / kernels_s, 1)
+      .num("ms_per_batch_end_to_end", e2e_s * 1e3, 3)
+      .num("images_per_s_end_to_end", n / e2e_s, 1)
+      .object("stage_ms")
+      .num("gray_sobel_nms", stage_ms[0] / reps, 4)
+      .num("hysteresis", stage_ms[1] / reps, 4)
+      .num("dilate", stage_ms[2] / reps, 4)
+      .num("masked_blur", stage_ms[3] / reps, 4)
+      .close()
+      .print();
 }
 
 }  // namespace
@@ -183,9 +183,13 @@ int main() {
       if (gpu)
         gpu_side(batch, size, source, opt, *ctx);
       else
-        std::printf("{\"bench\":\"smooth\",\"side\":\"gpu\",\"size\":\"%s\",\"batch\":%d,"
-                    "\"skipped\":\"no CUDA device: %s\"}\n",
-                    size.c_str(), c.batch, cuda_unavailable_reason().c_str());
+        bench::JsonLine()
+            .str("bench", "smooth")
+            .str("side", "gpu")
+            .str("size", size)
+            .integer("batch", c.batch)
+            .str("skipped", "no CUDA device: " + cuda_unavailable_reason())
+            .print();
       std::fflush(stdout);
     }
     if (!gpu) std::printf("no CUDA device: %s\n", cuda_unavailable_reason().c_str());

@@ -3,7 +3,10 @@
 // waited for data, and the device memory peak of the caching allocator. One JSON line per
 // measurement. Without a GPU: "no CUDA device: ..." and a small CPU figure, exit status 0.
 // Compare with bench/pytorch_train_step.py on the same machine.
-#include <algorithm>
+//
+// The profiled pass also attaches an OpProfile (cgan/profile.hpp) and prints where the step
+// goes per op category, grouped as convolutions / our kernels / data (ms and % of the
+// profiled step, '#' table and JSON lines).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -12,18 +15,15 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "cgan/device.hpp"
+#include "cgan/profile.hpp"
 #include "cgan/train.hpp"
 
 using namespace cgan;
 namespace fs = std::filesystem;
 
 namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 void measure(const std::string& device, int size, int batch, int warmup, int iters) {
   const fs::path root = fs::path(__FILE__).parent_path().parent_path();
@@ -47,24 +47,26 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
   c.log_stream = &quiet;
 
   // Two passes: unprofiled for the honest step time, profiled (device synchronized between
-  // parts) for the breakdown.
-  double step_ms = 0, wait_ms = 0;
+  // parts, per-op events) for the breakdowns.
+  double step_ms = 0;
   train::StepTimings mean{};
   size_t peak = 0;
+  OpProfile ops;
+  const std::string dev_name = device_description(select_device(device));
   for (int pass = 0; pass < 2; ++pass) {
     c.profile = pass == 1;
     train::Trainer t(c);
+    if (pass == 1) t.context().profiler = &ops;
     for (int i = 0; i < warmup; ++i) t.step();
     t.context().synchronize();
     t.context().allocator().reset_peak();
+    ops.reset();  // warm-up steps (algorithm choice, first allocations) do not count
     std::vector<double> times;
-    double wait = 0;
     for (int i = 0; i < iters; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
       t.step();  // ends with a device synchronize (the losses are read back)
       times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       const train::StepTimings& s = t.last_timings();
-      wait += s.data;
       if (pass == 1) {
         mean.data += s.data / iters;
         mean.g_forward += s.g_forward / iters;
@@ -76,21 +78,37 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
       }
     }
     if (pass == 0) {
-      step_ms = median(times);
+      step_ms = bench::median(times);
       peak = t.context().allocator().stats().peak_bytes_in_use;
     }
-    (void)wait;
+    t.context().profiler = nullptr;
   }
-  (void)wait_ms;
-  std::printf(
-      "{\"bench\":\"train_step\",\"device\":\"%s\",\"size\":%d,\"batch\":%d,\"vgg\":\"%s\","
-      "\"step_ms\":%.2f,\"steps_per_s\":%.3f,\"images_per_s\":%.2f,\"peak_alloc_MiB\":%.1f,"
-      "\"profiled_ms\":{\"data_wait_and_h2d\":%.2f,\"g_forward\":%.2f,\"d_step\":%.2f,"
-      "\"g_adv_through_D\":%.2f,\"content_vgg\":%.2f,\"g_backward_adam\":%.2f,\"total\":%.2f}}\n",
-      device_description(select_device(device)).c_str(), size, batch,
-      c.vgg_random ? "random" : "caffe", step_ms, 1e3 / step_ms, batch * 1e3 / step_ms,
-      double(peak) / (1 << 20), mean.data, mean.g_forward, mean.d_step, mean.g_adv,
-      mean.content, mean.g_backward, mean.total);
+  bench::JsonLine()
+      .str("bench", "train_step")
+      .str("device", dev_name)
+      .integer("size", size)
+      .integer("batch", batch)
+      .str("vgg", c.vgg_random ? "random" : "caffe")
+      .num("step_ms", step_ms, 2)
+      .num("steps_per_s", 1e3 / step_ms, 3)
+      .num("images_per_s", batch * 1e3 / step_ms, 2)
+      .num("peak_alloc_MiB", double(peak) / (1 << 20), 1)
+      .object("profiled_ms")
+      .num("data_wait_and_h2d", mean.data, 2)
+      .num("g_forward", mean.g_forward, 2)
+      .num("d_step", mean.d_step, 2)
+      .num("g_adv_through_D", mean.g_adv, 2)
+      .num("content_vgg", mean.content, 2)
+      .num("g_backward_adam", mean.g_backward, 2)
+      .num("total", mean.total, 2)
+      .close()
+      .print();
+  char title[160];
+  std::snprintf(title, sizeof title, "train step, %s, %dx%d, batch %d", dev_name.c_str(), size,
+                size, batch);
+  bench::print_op_breakdown(ops, iters, mean.total, "train_step", title, [&](bench::JsonLine& j) {
+    j.str("device", dev_name).integer("size", size).integer("batch", batch);
+  });
 }
 
 }  // namespace
