@@ -1,5 +1,6 @@
 #include "cgan/profile.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -79,7 +80,8 @@ void OpProfile::begin(Context& ctx, const char* category, Clock clock) {
   }
   CGAN_CHECK(category != nullptr, "OpProfile::begin: null category");
   const int cat = I.find(category);
-  I.pending.reserve(I.pending.size() + 1);  // end() must not allocate
+  if (I.pending.size() == I.pending.capacity())  // end() must not allocate
+    I.pending.reserve(std::max<size_t>(64, 2 * I.pending.capacity()));
   if (clock == Clock::Device && ctx.is_cuda()) {
     CGAN_CHECK(I.device < 0 || I.device == ctx.device().index,
                "OpProfile: one profiler per device (events are on cuda:"
@@ -128,12 +130,17 @@ void OpProfile::end() noexcept {
 void OpProfile::resolve() {
   Impl& I = *impl_;
   CGAN_CHECK(I.depth == 0, "OpProfile::resolve inside an open ProfileScope");
-  std::vector<Impl::Pending> pending;
-  pending.swap(I.pending);
-  I.used = 0;  // the pool is free again even if a query below throws
-  if (pending.empty()) return;
-  CGAN_CUDA_CHECK(cudaEventSynchronize(I.events[pending.back().first_event + 1]));
-  for (const Impl::Pending& p : pending) {
+  // The pool is free again afterwards even if a query below throws.
+  struct Release {
+    Impl& impl;
+    ~Release() {
+      impl.pending.clear();
+      impl.used = 0;
+    }
+  } release{I};
+  for (const Impl::Pending& p : I.pending) {
+    // Each end event: scopes may have run on different streams (several contexts).
+    CGAN_CUDA_CHECK(cudaEventSynchronize(I.events[p.first_event + 1]));
     float ms = 0;
     CGAN_CUDA_CHECK(
         cudaEventElapsedTime(&ms, I.events[p.first_event], I.events[p.first_event + 1]));

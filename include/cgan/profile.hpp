@@ -21,7 +21,9 @@
 // unprofiled work.
 //
 // One profiler per context (or several contexts on one device), used from one thread; it
-// must outlive its attachment (set ctx.profiler = nullptr before destroying it).
+// must outlive its attachment (set ctx.profiler = nullptr before destroying it). Do not keep
+// it attached while capturing a CUDA graph on the context's stream (the events would be
+// captured too).
 #include <cstdint>
 #include <memory>
 #include <string>
