@@ -59,23 +59,27 @@ __device__ __forceinline__ void st4(float* p, int64_t i, float4 v) {
   *reinterpret_cast<float4*>(p + i) = v;
 }
 
-// Sum and centered sum of squares of x[begin, end). Every thread of the block gets the
+// Mean and centered sum of squares of x[begin, end). Every thread of the block gets the
 // results. kVec: begin and end are multiples of 4 and x is 16-byte aligned.
+// The mean is summed relative to a pivot (the chunk's first element): for planes with a large
+// mean (|mean| >> std) a plain fp32 sum of ~1e5 values loses several ulps of the mean, which
+// the normalization then divides by the small std.
 template <bool kVec>
 __device__ void chunk_stats(const float* x, int64_t begin, int64_t end, float* scratch,
                             float& mean, float& m2) {
+  const float pivot = x[begin];
   float s[1] = {0.f};
   if (kVec) {
     for (int64_t i = begin + 4 * int64_t(threadIdx.x); i < end; i += 4 * int64_t(blockDim.x)) {
       const float4 v = ld4(x, i);
-      s[0] += (v.x + v.y) + (v.z + v.w);
+      s[0] += ((v.x - pivot) + (v.y - pivot)) + ((v.z - pivot) + (v.w - pivot));
     }
   } else {
-    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) s[0] += x[i];
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) s[0] += x[i] - pivot;
   }
   detail::block_sum<1>(s, scratch);
   const float cnt = float(end - begin);
-  mean = s[0] / cnt;
+  mean = pivot + s[0] / cnt;
   float q[1] = {0.f};
   if (kVec) {
     for (int64_t i = begin + 4 * int64_t(threadIdx.x); i < end; i += 4 * int64_t(blockDim.x)) {
@@ -173,12 +177,15 @@ __global__ void in_fwd_apply_kernel(FwdArgs A, const float* part, int64_t chunk)
   const float* pp = part + p * splits * 2;
   // Every thread merges the chunk statistics itself (a few dozen values, same order in
   // every block): cheaper than another launch and bit-identical across the plane's blocks.
-  float mean = 0.f;
+  // Weighted mean of the chunk means relative to the first one (see chunk_stats: a plain
+  // sum of cnt * mean_j for a large mean would cost several ulps).
+  const float ref = pp[0];
+  float dmean = 0.f;
   for (int j = 0; j < splits; ++j) {
     const float cnt = float(min(A.hw, (j + 1) * chunk) - j * chunk);
-    mean += pp[2 * j] * cnt;
+    dmean += (pp[2 * j] - ref) * cnt;
   }
-  mean /= float(A.hw);
+  const float mean = ref + dmean / float(A.hw);
   float m2 = 0.f;
   for (int j = 0; j < splits; ++j) {
     const float cnt = float(min(A.hw, (j + 1) * chunk) - j * chunk);
