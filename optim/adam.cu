@@ -62,6 +62,9 @@ __global__ void adam_kernel(float* params, float* m, float* v, const float* __re
     __threadfence();
     const unsigned prev = atomicAdd(&h->blocks_done, 1u);
     if (prev == gridDim.x - 1) {
+      // Acquire side of the counter: every other block's reads of `step` (ordered before
+      // its increment by its own fence) happen before this write.
+      __threadfence();
       h->step = t;
       h->blocks_done = 0;
       __threadfence();
