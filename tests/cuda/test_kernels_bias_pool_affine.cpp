@@ -7,8 +7,10 @@ using namespace cgan::test;
 TEST_CASE("kernels: CUDA bias ops match the CPU reference", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
+  // [1,3,300,300]: few planes, each summed by several blocks; [2,3,301,299] the same with an
+  // odd plane (scalar loads, shorter last chunk).
   for (const Shape& s : {Shape{1, 1, 1, 1}, Shape{3, 2, 7, 13}, Shape{8, 64, 64, 64},
-                         Shape{1, 3, 300, 300}}) {
+                         Shape{1, 3, 300, 300}, Shape{2, 3, 301, 299}}) {
     const int64_t C = s[1];
     Tensor x = random_tensor(s, 1), b = random_tensor({C}, 2);
     Tensor gx = x.to(gpu), gb = b.to(gpu);
@@ -28,8 +30,10 @@ TEST_CASE("kernels: CUDA bias ops match the CPU reference", "[kernels][cuda]") {
 TEST_CASE("kernels: CUDA maxpool2x2 matches the CPU reference", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
+  // [2,300,251,9]: 75000 output rows (75600 cells rows backward), more than gridDim.y's
+  // 65535, so the row loop runs; odd H and W drop a row and a column.
   for (const Shape& s : {Shape{1, 1, 1, 1}, Shape{1, 3, 3, 5}, Shape{3, 2, 7, 13},
-                         Shape{8, 128, 64, 64}}) {
+                         Shape{8, 128, 64, 64}, Shape{2, 300, 251, 9}}) {
     const Shape os{s[0], s[1], s[2] / 2, s[3] / 2};
     Tensor x = random_tensor(s, 1), dy = random_tensor(os, 2);
     // Some exact ties to check the first-maximum rule on both sides.

@@ -1,4 +1,6 @@
 // GPU vs CPU: elementwise ops, aligned (float4 path + scalar tail) and misaligned views.
+// [3,7,211,257] (1.14M elements, odd) is larger than the capped grid (8 waves of 256-thread
+// blocks = 270k threads on 132 SMs) even in float4 units: every thread loops.
 #include "cuda/test_kernels_cuda_util.hpp"
 
 using namespace cgan;
@@ -7,7 +9,8 @@ using namespace cgan::test;
 TEST_CASE("kernels: CUDA elementwise ops match the CPU reference", "[kernels][cuda]") {
   CGAN_REQUIRE_CUDA();
   Context cpu, gpu(Device::cuda(0));
-  for (const Shape& s : {Shape{1}, Shape{3, 5}, Shape{3, 2, 7, 13}, Shape{8, 64, 33, 31}})
+  for (const Shape& s : {Shape{1}, Shape{3, 5}, Shape{3, 2, 7, 13}, Shape{8, 64, 33, 31},
+                         Shape{3, 7, 211, 257}})
     for (bool mis : {false, true}) {
       Tensor a = random_tensor(s, 1, -2.f, 2.f), b = random_tensor(s, 2, -2.f, 2.f);
       Tensor ga = mis ? misaligned(a, gpu) : a.to(gpu), gb = mis ? misaligned(b, gpu) : b.to(gpu);

@@ -14,7 +14,9 @@ TEST_CASE("kernels: CUDA padding matches the CPU reference", "[kernels][cuda]") 
   const std::vector<Case> cases = {{{1, 1, 1, 1}, {0, 0, 0, 0}}, {{1, 3, 3, 5}, {2, 1, 4, 3}},
                                    {{3, 2, 7, 13}, ops::Pad2d::all(3)},
                                    {{8, 64, 64, 64}, ops::Pad2d::all(3)},
-                                   {{2, 3, 2, 9}, {1, 1, 8, 0}}};
+                                   {{2, 3, 2, 9}, {1, 1, 8, 0}},
+                                   // 256 planes x 304 rows > 65535: the grid's row loop runs.
+                                   {{4, 64, 300, 5}, {3, 1, 4, 2}}};
   for (const Case& tc : cases) {
     const Shape os{tc.s[0], tc.s[1], tc.s[2] + tc.p.top + tc.p.bottom,
                    tc.s[3] + tc.p.left + tc.p.right};
