@@ -158,6 +158,10 @@ void select(ConvPlan& p, ConvPass pass, const ConvGeom& g, Context& ctx, Find&& 
   Perf found[kMaxAlgos];
   const Perf* best = nullptr;
   if (!ctx.deterministic) {
+    // The search runs blocking and writes the call's output buffer and scratch from the
+    // stream-ordered allocator: let the work queued before it (which may still use those
+    // blocks' previous owners, or produce the inputs) finish first. Once per new shape.
+    CGAN_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
     if (auto ws = try_scratch(ctx, kFindWorkspace)) {
       int n = 0;
       if (find(handle, found, &n, ws->get(), kFindWorkspace) == CUDNN_STATUS_SUCCESS)
