@@ -1,81 +1,68 @@
 #!/usr/bin/env bash
-# Step 2 of the GPU check, run ON THE GPU MACHINE in the repository root, with .gpu/ carried
-# (made by scripts/gpu_prepare.sh). Runs every test executable (cuda-labelled ones are the
-# point; cpu ones too, they are cheap), then every benchmark and the PyTorch side-by-side
-# scripts, and writes one results file: $OUT/gpu_results.md (+ the raw logs).
-# Copy it to bench/results/<date>-<gpu>.md and commit it.
+# Step 2 of the GPU check, run ON THE GPU MACHINE in the repository root with .gpu/ carried
+# (made by scripts/gpu_prepare.sh here). One call does everything: the cuda-labelled tests,
+# the other tests, every benchmark and the PyTorch side-by-side scripts; it writes one results
+# file, $OUT/gpu_results.md (+ logs). Copy it to bench/results/<date>-<gpu>.md and commit it.
+#
+# Facts it is built on: the GPU machine has CUDA 13 (nvcc, cuBLAS), cuDNN 9 inside PyTorch's
+# Python packages, cmake/ctest and python3 with torch, but no Debian packages and no network.
 set -uo pipefail
-OUT="${OUT:-$PWD/gpu_out}"
+ROOT="$PWD"
+OUT="${OUT:-$ROOT/gpu_out}"
 mkdir -p "$OUT"
-W=/tmp/cgan_gpu
-rm -rf "$W" && mkdir -p "$W"
-xz -dc .gpu/bundle.tar.xz | tar -C "$W" -xf -
+T0=$SECONDS
 
-# CUDA libraries of the GPU machine: toolkit first, then PyTorch's wheels (cuDNN lives there).
-libdirs="$W/lib"
+# Paths baked in at build time start with /work/main (the build machine's checkout).
+if [[ "$ROOT" != /work/main ]]; then
+  if [[ -e /work/main ]]; then echo "warning: /work/main exists and is not this checkout" >&2
+  else mkdir -p /work && ln -s "$ROOT" /work/main; fi
+fi
+rm -rf build-gpu && mkdir -p build-gpu
+xz -dc .gpu/bundle.tar.xz | tar -C build-gpu -xf - || { echo "no .gpu/bundle.tar.xz: run scripts/gpu_prepare.sh first and carry .gpu" >&2; exit 2; }
+if [[ -d build-gpu/shared && ! -e /work/shared ]]; then ln -s "$ROOT/build-gpu/shared" /work/shared; fi
+export CGAN_SHARED_DIR=/work/shared CGAN_PYTHON="$(command -v python3)"
+
+# CUDA libraries of this machine: the toolkit's, then PyTorch's wheels (cuDNN lives there).
+libdirs="$ROOT/build-gpu/deps:$ROOT/build-gpu"
 for pat in 'libcudnn.so.9' 'libcublas.so.13' 'libcublasLt.so.13' 'libcudart.so.13'; do
-  d=$(find /usr/local/cuda*/ /usr/lib /opt /usr/local/lib -name "$pat" -print 2>/dev/null | head -1)
-  [[ -n "$d" ]] && libdirs="$libdirs:$(dirname "$d")"
+  f=$(find /usr/local/cuda/ /usr/local/cuda*/ /opt /usr/lib /usr/local/lib -name "$pat" -print 2>/dev/null | head -1)
+  [[ -n "$f" ]] && libdirs="$libdirs:$(dirname "$f")"
 done
 export LD_LIBRARY_PATH="$libdirs:${LD_LIBRARY_PATH:-}"
-# Tests read these instead of the paths baked in at build time.
-export CGAN_SHARED_DIR="$W/shared" CGAN_PYTHON="$(command -v python3)"
 
 R="$OUT/gpu_results.md"
 {
   echo "# cgan_cuda GPU check"
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "- commit: $(cat "$W/COMMIT" | tr '\n' ' ')"
-  echo "- GPU: $(nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader 2>/dev/null)"
-  echo "- driver: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null)"
+  echo "- commit: $(tr '\n' ' ' < build-gpu/COMMIT 2>/dev/null)"
+  echo "- GPU: $(nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | head -1)"
+  echo "- driver: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>&1 | head -1)"
   echo "- nvcc: $(nvcc --version 2>/dev/null | tail -1)"
-  echo "- cuDNN: $(find / -name 'libcudnn.so.9*' 2>/dev/null | head -1)"
-  echo "- torch: $(python3 -c 'import torch;print(torch.__version__, torch.backends.cudnn.version())' 2>/dev/null)"
-  echo "- LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
+  echo "- cuDNN library: $(ldd build-gpu/libcgan_cuda.so 2>/dev/null | awk '/libcudnn/{print $3}')"
+  echo "- torch: $(python3 -c 'import torch;print(torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>&1 | tail -1)"
   echo
   echo "## Tests"
   echo
-  echo '| executable | result | passed assertions / test cases |'
-  echo '|---|---|---|'
+  echo '```'
 } > "$R"
 fail=0
-for t in "$W"/tests/cuda_* "$W"/tests/cpu_* "$W"/tests/slow_*; do
-  [[ -x "$t" ]] || continue
-  name=$(basename "$t")
-  timeout 600 "$t" -w NoTests > "$OUT/log_$name.txt" 2>&1
-  rc=$?
-  summary=$(grep -E 'All tests passed|test cases:' "$OUT/log_$name.txt" | tail -1)
-  skipped=$(grep -c 'CGAN_SKIP' "$OUT/log_$name.txt")
-  res=PASS; [[ $rc -ne 0 ]] && { res="FAIL (rc $rc)"; fail=1; }
-  [[ $skipped -gt 0 ]] && res="$res, $skipped skipped"
-  echo "| $name | $res | $summary |" >> "$R"
-done
-{
-  echo
-  echo "## Benchmarks"
-  echo
-  echo "Raw JSON lines per benchmark follow; human tables are in the logs."
-} >> "$R"
-for b in "$W"/bench/bench_*; do
-  [[ -x "$b" ]] || continue
-  name=$(basename "$b")
-  timeout 300 "$b" > "$OUT/bench_$name.txt" 2>&1
-  echo -e "\n### $name (rc $?)\n\n\`\`\`" >> "$R"
-  cat "$OUT/bench_$name.txt" >> "$R"
-  echo '```' >> "$R"
-done
-for py in "$W"/bench/*.py; do
-  [[ -f "$py" ]] || continue
-  name=$(basename "$py")
-  PYTHONUNBUFFERED=1 timeout 300 python3 "$py" > "$OUT/py_$name.txt" 2>&1
-  echo -e "\n### PyTorch: $name (rc $?)\n\n\`\`\`" >> "$R"
-  cat "$OUT/py_$name.txt" >> "$R"
-  echo '```' >> "$R"
-done
-# Keep the number of returned files within the device tool's limit (8): fold logs into one.
-tail -n +1 "$OUT"/log_*.txt > "$OUT/test_logs.txt" 2>/dev/null && rm -f "$OUT"/log_*.txt
-tail -n +1 "$OUT"/bench_*.txt "$OUT"/py_*.txt > "$OUT/bench_logs.txt" 2>/dev/null && rm -f "$OUT"/bench_*.txt "$OUT"/py_*.txt
-echo "overall: $([[ $fail -eq 0 ]] && echo PASS || echo FAIL)" >> "$R"
-cat "$R"
+# cuda first: they are the point of this run.
+ctest --test-dir build-gpu -L cuda --timeout 300 --output-on-failure > "$OUT/tests_cuda.txt" 2>&1 || fail=1
+sed -n '/tests passed/,$p' "$OUT/tests_cuda.txt" >> "$R"
+ctest --test-dir build-gpu -LE cuda -E consumer -j 8 --timeout 300 --output-on-failure > "$OUT/tests_other.txt" 2>&1 || fail=1
+sed -n '/tests passed/,$p' "$OUT/tests_other.txt" >> "$R"
+echo '```' >> "$R"
+echo "tests done at $((SECONDS - T0)) s"
+
+echo -e "\n## Benchmarks\n" >> "$R"
+run_bench() {  # name, command...
+  local name=$1; shift
+  echo "running $name ($((SECONDS - T0)) s)"
+  { echo -e "\n### $name\n\n\`\`\`"; PYTHONUNBUFFERED=1 timeout 240 "$@" 2>&1; echo "(rc $?)"; echo '```'; } >> "$R"
+}
+for b in build-gpu/bench/bench_*; do [[ -x "$b" ]] && run_bench "$(basename "$b")" "$b"; done
+for py in bench/*.py; do [[ -f "$py" ]] && run_bench "PyTorch $(basename "$py")" python3 "$py"; done
+echo -e "\noverall tests: $([[ $fail -eq 0 ]] && echo PASS || echo FAIL); total $((SECONDS - T0)) s" >> "$R"
+tail -40 "$R"
 exit $fail

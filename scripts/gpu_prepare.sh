@@ -16,20 +16,22 @@ bash scripts/install_deps.sh --with-test-deps
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-gpu -j "${CGAN_JOBS:-$(nproc)}"
 
-rm -rf .gpu && mkdir -p .gpu/stage/lib .gpu/stage/bin .gpu/stage/tests .gpu/stage/bench
-cp -a build-gpu/libcgan_cuda.so* .gpu/stage/lib/
-find build-gpu -maxdepth 1 -type f -executable -name 'cgan_*' -exec cp {} .gpu/stage/bin/ \;
-find build-gpu/tests -maxdepth 1 -type f -executable \( -name 'cpu_*' -o -name 'cuda_*' -o -name 'slow_*' \) \
-  -exec cp {} .gpu/stage/tests/ \;
-find build-gpu/bench -maxdepth 1 -type f -executable -name 'bench_*' -exec cp {} .gpu/stage/bench/ \;
-cp bench/*.py .gpu/stage/bench/ 2>/dev/null || true
+# The bundle mirrors build-gpu/ (same relative paths, ctest files included) so that, unpacked
+# into <repo>/build-gpu on the GPU machine with /work/main pointing at <repo>, every path baked
+# in at build time (tests' data and script paths, ctest's command lines) resolves there too.
+rm -rf .gpu && mkdir -p .gpu/stage/deps
+(cd build-gpu && find . -path ./CMakeFiles -prune -o -path '*/CMakeFiles' -prune -o \
+   -path './tests/consumer_work' -prune -o \
+   \( -name 'libcgan_cuda.so*' -o -name 'CTestTestfile.cmake' -o -name '*_tests-*.cmake' \
+      -o -name '*_include-*.cmake' -o \( -type f -executable \( -name 'cgan_*' -o -name 'cpu_*' \
+      -o -name 'cuda_*' -o -name 'slow_*' -o -name 'bench_*' \) \) \) -print) |
+  tar -C build-gpu -cf - -T - | tar -C .gpu/stage -xf -
 
 # Non-CUDA, non-libc shared libraries our binaries load (OpenCV, OpenBLAS and their deps).
 skip='libcuda\.|libcudart|libcublas|libcudnn|libnvrtc|libc\.so|libm\.so|libstdc\+\+|libgcc_s|libpthread|libdl\.so|librt\.so|ld-linux|libcgan_cuda'
-for f in .gpu/stage/lib/libcgan_cuda.so .gpu/stage/bin/* .gpu/stage/tests/* .gpu/stage/bench/bench_*; do
-  [[ -f "$f" && -x "$f" || "$f" == *.so ]] || continue
+find .gpu/stage -type f \( -executable -o -name '*.so*' \) | while read -r f; do
   ldd "$f" 2>/dev/null | awk '/=> \//{print $3}'
-done | sort -u | grep -Ev "$skip" | while read -r lib; do cp -L "$lib" .gpu/stage/lib/; done
+done | sort -u | grep -Ev "$skip" | while read -r lib; do cp -L "$lib" .gpu/stage/deps/; done
 
 if [[ "${1:-}" == "--with-hayao" && -d ../shared ]]; then
   mkdir -p .gpu/stage/shared/weights .gpu/stage/shared/conformance
