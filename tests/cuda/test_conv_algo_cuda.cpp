@@ -60,7 +60,7 @@ TEST_CASE("conv algorithms: measured and deterministic choices match the CPU") {
       const auto rc = run(c, seed, cpu), rg = run(c, seed, gpu);
       for (size_t i = 0; i < rc.size(); ++i) {
         INFO(kWhat[i]);
-        CHECK(test::max_rel_error(rg[i], rc[i]) < 1e-5);
+        CHECK(test::max_rel_error(rg[i], rc[i]) < 1e-4);  // measured choice may pick FFT/Winograd
       }
       if (det) CHECK(run(c, seed, gpu) == rg);  // bitwise repeatable
       seed += 10;
@@ -99,5 +99,5 @@ TEST_CASE("conv algorithms: each context keeps its own plans") {
   Context fresh(Device::cuda(0));
   fresh.allow_tf32 = false;
   const auto rf = run(c, 300, fresh);
-  for (size_t i = 0; i < ref.size(); ++i) CHECK(test::max_rel_error(rf[i], ref[i]) < 1e-5);
+  for (size_t i = 0; i < ref.size(); ++i) CHECK(test::max_rel_error(rf[i], ref[i]) < 1e-4);
 }
