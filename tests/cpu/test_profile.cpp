@@ -8,53 +8,15 @@
 #include <thread>
 
 #include "cgan/adam.hpp"
-#include "cgan/nn.hpp"
 #include "cgan/profile.hpp"
+#include "common/profile_test_util.hpp"
 #include "common/test_util.hpp"
 
 using namespace cgan;
+using test::TinyNet;
 
 namespace {
-
-std::map<std::string, OpStat> by_name(OpProfile& p) {
-  std::map<std::string, OpStat> m;
-  for (const OpStat& s : p.stats()) m[s.name] = s;
-  return m;
-}
-
-// pad -> conv 3x3 -> instance norm + ReLU -> conv 3x3 stride 2 -> leaky ReLU -> maxpool
-// -> tanh -> LSGAN loss; backward; Adam.
-struct TinyNet {
-  nn::ParameterSet ps;
-  nn::Conv c1, c2;
-  nn::InstanceNorm norm;
-
-  explicit TinyNet(Context& ctx) {
-    c1.declare(ps, "c1", 3, 4, 3, ConvSpec{1, 0, 0, false});
-    c2.declare(ps, "c2", 4, 4, 3, ConvSpec{2, 1, 0, false});
-    norm.declare_affine(ps, "n.weight", "n.bias", 4);
-    ps.allocate(ctx, 3);
-  }
-
-  void step(Context& ctx, Adam& adam) {
-    ps.zero_grad(ctx);
-    nn::Tape tape(ctx);
-    nn::Var x = nn::input(test::random_tensor({2, 3, 12, 12}, 5), true);
-    nn::Var h = nn::reflection_pad(tape, x, 1);
-    h = c1(tape, ps, h);
-    h = norm(tape, ps, h, ops::Act::ReLU);
-    h = c2(tape, ps, h);
-    h = nn::leaky_relu(tape, h, 0.2f);
-    h = nn::maxpool2x2(tape, h);
-    h = nn::tanh(tape, h);
-    Tensor loss = Tensor::empty({1}, ctx);
-    Tensor d = Tensor::empty(h->value.shape(), ctx);
-    ops::mse_const_loss(loss, &d, h->value, 1.f, 1.f, ctx);
-    tape.backward(h, d);
-    adam.step(ctx);
-  }
-};
-
+std::map<std::string, OpStat> by_name(OpProfile& p) { return test::stats_by_name(p); }
 }  // namespace
 
 TEST_CASE("profiler records the op categories of a tiny network step", "[profile]") {
@@ -67,15 +29,7 @@ TEST_CASE("profiler records the op categories of a tiny network step", "[profile
   ctx.profiler = nullptr;
   const auto m = by_name(prof);
 
-  const std::map<std::string, int64_t> expected_calls = {
-      {"pad.fwd", 1},          {"pad.bwd", 1},  {"conv.fwd", 2},
-      {"conv.bwd_data", 2},    // c2's input and c1's input (x needs a gradient)
-      {"conv.bwd_filter", 2},  {"norm.fwd", 1}, {"norm.bwd", 1},
-      {"act.fwd", 2},          // leaky ReLU, tanh (the ReLU is fused into the norm)
-      {"act.bwd", 2},          {"pool.fwd", 1}, {"pool.bwd", 1},
-      {"loss", 1},             {"adam", 1},     {"fill", 1},  // zero_grad
-  };
-  for (const auto& kv : expected_calls) {
+  for (const auto& kv : test::tiny_net_calls()) {
     INFO("category " << kv.first);
     REQUIRE(m.count(kv.first) == 1);
     CHECK(m.at(kv.first).calls == kv.second);
