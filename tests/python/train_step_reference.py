@@ -9,12 +9,14 @@ Reads (all safetensors, written by the C++ test):
 Writes out.safetensors: generator.* / discriminator.* after the steps and
   losses [steps, 5] = d_real, d_smooth, d_fake, g_adv, content (content unweighted).
 
-Networks follow the seed document's description (zero-padded generator with non-affine
-InstanceNorm2d, reflect-padded PatchGAN discriminator); the training step is the usual
-PyTorch one: D on real/smoothed/detached fake, then G through D with adversarial + w*content.
-No `safetensors` package needed: the format is 8-byte LE header length + JSON + raw data.
+Networks: tests/python/seed_nets.py (the seed document's description: zero-padded generator
+with non-affine InstanceNorm2d, reflect-padded PatchGAN discriminator). The training step is
+the usual PyTorch one: D on real/smoothed/detached fake, then G through D with adversarial +
+w*content. No `safetensors` package needed: the format is 8-byte LE header length + JSON +
+raw data.
 """
 import json
+import os
 import struct
 import sys
 
@@ -22,6 +24,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seed_nets import Discriminator, Generator  # noqa: E402
 
 
 def read_st(path):
@@ -54,62 +59,6 @@ def write_st(path, tensors):
         f.write(h)
         for b in blobs:
             f.write(b)
-
-
-class ResBlock(nn.Module):
-    def __init__(self, ch):
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Conv2d(ch, ch, 3, 1, 1), nn.InstanceNorm2d(ch), nn.ReLU(),
-            nn.Conv2d(ch, ch, 3, 1, 1), nn.InstanceNorm2d(ch))
-
-    def forward(self, x):
-        return x + self.block(x)
-
-
-class Generator(nn.Module):
-    def __init__(self, f, nres):
-        super().__init__()
-        self.initial = nn.Sequential(nn.Conv2d(3, f, 7, 1, 3), nn.InstanceNorm2d(f), nn.ReLU())
-        self.down_blocks = nn.ModuleList([
-            nn.Conv2d(f, 2 * f, 3, 2, 1), nn.Conv2d(2 * f, 2 * f, 3, 1, 1),
-            nn.InstanceNorm2d(2 * f), nn.ReLU(),
-            nn.Conv2d(2 * f, 4 * f, 3, 2, 1), nn.Conv2d(4 * f, 4 * f, 3, 1, 1),
-            nn.InstanceNorm2d(4 * f), nn.ReLU()])
-        self.res_blocks = nn.Sequential(*[ResBlock(4 * f) for _ in range(nres)])
-        self.up_blocks = nn.ModuleList([
-            nn.ConvTranspose2d(4 * f, 2 * f, 3, 2, 1, output_padding=1),
-            nn.Conv2d(2 * f, 2 * f, 3, 1, 1), nn.InstanceNorm2d(2 * f), nn.ReLU(),
-            nn.ConvTranspose2d(2 * f, f, 3, 2, 1, output_padding=1),
-            nn.Conv2d(f, f, 3, 1, 1), nn.InstanceNorm2d(f), nn.ReLU()])
-        self.last = nn.Conv2d(f, 3, 7, 1, 3)
-
-    def forward(self, x):
-        x = self.initial(x)
-        for layer in self.down_blocks:
-            x = layer(x)
-        x = self.res_blocks(x)
-        for layer in self.up_blocks:
-            x = layer(x)
-        return torch.tanh(self.last(x))
-
-
-class Discriminator(nn.Module):
-    def __init__(self, feats):
-        super().__init__()
-        a, b, c, d = feats
-        conv = lambda i, o, s: nn.Conv2d(i, o, 3, s, 1, padding_mode="reflect")
-        self.model = nn.Sequential(
-            conv(3, a, 1), nn.LeakyReLU(0.2),
-            conv(a, b, 2), nn.LeakyReLU(0.2),
-            conv(b, c, 1), nn.InstanceNorm2d(c), nn.LeakyReLU(0.2),
-            conv(c, c, 2), nn.LeakyReLU(0.2),
-            conv(c, d, 1), nn.InstanceNorm2d(d), nn.LeakyReLU(0.2),
-            conv(d, d, 1), nn.InstanceNorm2d(d), nn.LeakyReLU(0.2),
-            conv(d, 1, 1))
-
-    def forward(self, x):
-        return self.model(x)
 
 
 class VGGFeatures(nn.Module):
@@ -157,8 +106,8 @@ def main(workdir):
     batches, _ = read_st(workdir + "/batches.safetensors")
     vggw, vmeta = read_st(workdir + "/vgg.safetensors")
 
-    G = Generator(cfg["g_features"], cfg["g_residuals"])
-    D = Discriminator(cfg["d_features"])
+    G = Generator(3, cfg["g_features"], cfg["g_residuals"])
+    D = Discriminator(3, 1, tuple(cfg["d_features"]))
     G.load_state_dict({k[len("generator."):]: v for k, v in init.items() if k.startswith("generator.")})
     D.load_state_dict({k[len("discriminator."):]: v for k, v in init.items() if k.startswith("discriminator.")})
     last = 25 if cfg["content_layer"] == "conv4_4" else 12
