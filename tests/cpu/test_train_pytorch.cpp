@@ -86,7 +86,7 @@ TEST_CASE("training steps match PyTorch (losses and updated parameters)") {
   std::vector<train::StepLosses> ours;
   for (int k = 0; k < steps; ++k) ours.push_back(t.step());
 
-  const std::string cmd = std::string(CGAN_PYTHON) + " " + CGAN_SOURCE_DIR +
+  const std::string cmd = cgan::test::python() + " " + CGAN_SOURCE_DIR +
                           "/tests/python/train_step_reference.py " + work + " > " + work +
                           "/py.log 2>&1";
   const int rc = std::system(cmd.c_str());
