@@ -1,6 +1,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu_parallel.hpp"
 #include "kernels/instance_norm.hpp"
 
 namespace cgan::cpu {
@@ -25,66 +26,73 @@ void instance_norm_forward(float* out, float* mean, float* rstd, const float* in
                            const float* scale, const float* shift, const float* residual,
                            int64_t N, int64_t C, int64_t HW, float eps, NormAct act,
                            float slope) {
-  for (int64_t n = 0; n < N; ++n) {
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t p = n * C + c;
-      const float* x = in + p * HW;
-      double s = 0;
-      for (int64_t i = 0; i < HW; ++i) s += x[i];
-      const double mu = s / double(HW);
-      double q = 0;
-      for (int64_t i = 0; i < HW; ++i) q += (x[i] - mu) * (x[i] - mu);
-      const double var = q / double(HW);
-      const float m = static_cast<float>(mu);
-      const float r = static_cast<float>(1.0 / std::sqrt(var + double(eps)));
-      mean[p] = m;
-      rstd[p] = r;
-      const float g = scale ? scale[c] : 1.f;
-      const float b = shift ? shift[c] : 0.f;
-      float* y = out + p * HW;
-      const float* res = residual ? residual + p * HW : nullptr;
-      for (int64_t i = 0; i < HW; ++i) {
-        float z = (x[i] - m) * r * g + b;
-        if (res) z += res[i];
-        y[i] = activate(z, act, slope);
+  // Channels are split over the cores; each plane is computed exactly as in a serial loop.
+  cpu::parallel_for(C, N * HW * 16, [&](int64_t c0, int64_t c1) {
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t p = n * C + c;
+        const float* x = in + p * HW;
+        double s = 0;
+        for (int64_t i = 0; i < HW; ++i) s += x[i];
+        const double mu = s / double(HW);
+        double q = 0;
+        for (int64_t i = 0; i < HW; ++i) q += (x[i] - mu) * (x[i] - mu);
+        const double var = q / double(HW);
+        const float m = static_cast<float>(mu);
+        const float r = static_cast<float>(1.0 / std::sqrt(var + double(eps)));
+        mean[p] = m;
+        rstd[p] = r;
+        const float g = scale ? scale[c] : 1.f;
+        const float b = shift ? shift[c] : 0.f;
+        float* y = out + p * HW;
+        const float* res = residual ? residual + p * HW : nullptr;
+        for (int64_t i = 0; i < HW; ++i) {
+          float z = (x[i] - m) * r * g + b;
+          if (res) z += res[i];
+          y[i] = activate(z, act, slope);
+        }
       }
     }
-  }
+  });
 }
 
 void instance_norm_backward(float* d_in, float* d_scale, float* d_shift, const float* d_out,
                             const float* in, const float* mean, const float* rstd,
                             const float* scale, const float* out, int64_t N, int64_t C,
                             int64_t HW, NormAct act, float slope) {
-  std::vector<float> g(static_cast<size_t>(HW));
-  for (int64_t n = 0; n < N; ++n) {
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t p = n * C + c;
-      const float* x = in + p * HW;
-      const float* dy = d_out + p * HW;
-      const float* y = out ? out + p * HW : nullptr;
-      const float m = mean[p], r = rstd[p];
-      // dL/dz (before the activation), and the two plane sums the input gradient needs.
-      double sum_g = 0, sum_gx = 0;
-      for (int64_t i = 0; i < HW; ++i) {
-        const float gi = act == NormAct::None ? dy[i] : dy[i] * act_grad(y[i], act, slope);
-        g[static_cast<size_t>(i)] = gi;
-        sum_g += gi;
-        sum_gx += double(gi) * double((x[i] - m) * r);
-      }
-      if (d_shift) d_shift[c] += static_cast<float>(sum_g);
-      if (d_scale) d_scale[c] += static_cast<float>(sum_gx);
-      // d_in = scale * rstd * (g - mean(g) - xhat * mean(g * xhat))
-      const float k = (scale ? scale[c] : 1.f) * r;
-      const float mg = static_cast<float>(sum_g / double(HW));
-      const float mgx = static_cast<float>(sum_gx / double(HW));
-      float* dx = d_in + p * HW;
-      for (int64_t i = 0; i < HW; ++i) {
-        const float xhat = (x[i] - m) * r;
-        dx[i] = k * (g[static_cast<size_t>(i)] - mg - xhat * mgx);
+  // Split over channels (not planes), so that d_scale[c] and d_shift[c] are accumulated by one
+  // thread in the serial order n = 0, 1, ...: bit-identical to a serial loop.
+  cpu::parallel_for(C, N * HW * 24, [&](int64_t c0, int64_t c1) {
+    std::vector<float> g(static_cast<size_t>(HW));
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t p = n * C + c;
+        const float* x = in + p * HW;
+        const float* dy = d_out + p * HW;
+        const float* y = out ? out + p * HW : nullptr;
+        const float m = mean[p], r = rstd[p];
+        // dL/dz (before the activation), and the two plane sums the input gradient needs.
+        double sum_g = 0, sum_gx = 0;
+        for (int64_t i = 0; i < HW; ++i) {
+          const float gi = act == NormAct::None ? dy[i] : dy[i] * act_grad(y[i], act, slope);
+          g[static_cast<size_t>(i)] = gi;
+          sum_g += gi;
+          sum_gx += double(gi) * double((x[i] - m) * r);
+        }
+        if (d_shift) d_shift[c] += static_cast<float>(sum_g);
+        if (d_scale) d_scale[c] += static_cast<float>(sum_gx);
+        // d_in = scale * rstd * (g - mean(g) - xhat * mean(g * xhat))
+        const float k = (scale ? scale[c] : 1.f) * r;
+        const float mg = static_cast<float>(sum_g / double(HW));
+        const float mgx = static_cast<float>(sum_gx / double(HW));
+        float* dx = d_in + p * HW;
+        for (int64_t i = 0; i < HW; ++i) {
+          const float xhat = (x[i] - m) * r;
+          dx[i] = k * (g[static_cast<size_t>(i)] - mg - xhat * mgx);
+        }
       }
     }
-  }
+  });
 }
 
 }  // namespace cgan::cpu

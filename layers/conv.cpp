@@ -2,124 +2,235 @@
 
 #include <cblas.h>
 
-#include <cstring>
+#include <algorithm>
 #include <vector>
 
 #include "cgan/profile.hpp"
+#include "kernels/cpu_parallel.hpp"
 #include "layers/conv_impl.hpp"
 
 namespace cgan {
 namespace detail {
 namespace {
 
-// col[(c*kh + i)*kw + j][oy*wy + ox] = x[c][oy*s - p + i][ox*s - p + j] (0 outside).
-void im2col(float* col, const float* x, const ConvGeom& g) {
-  const int64_t hw = g.hy * g.wy;
-  for (int64_t c = 0; c < g.cx; ++c)
+// CPU convolutions are lowered to GEMMs (OpenBLAS). With t = (i, j) a kernel tap, output pixel
+// (oy, ox) of y reads input pixel (iy, ix) = (oy*s - p + i, ox*s - p + j) of x. Two lowerings:
+//
+//  * of x (im2col, the usual one): col[(c, t)][oy, ox] = x[c][iy, ix] (0 outside), so that
+//      y = w[cy, cx*T] * col,   x = col2im(w^T * y),   dw += dy * col^T.
+//    The column matrix has cx*T rows of hy*wy pixels; it is built (and consumed) a band of
+//    output rows at a time, so that it stays in cache and its size is bounded.
+//  * of y ("spread", for convs with few output channels, e.g. the last 7x7 conv to RGB):
+//      E[(o, t)][iy, ix] = y[o][oy, ox] (0 where no output reads it), so that, with w_o the
+//      [cx, T] weights of output channel o,
+//      x = sum_o w_o * E_o,   dw_o += x * E_o^T,   y = gather(Z), Z_o = w_o^T * x,
+//    where gather is the adjoint of spread: y[o][oy, ox] = sum_t Z[(o, t)][iy, ix].
+//    E has cy*T rows of hx*wx pixels: far smaller than col when cy << cx. Stride 1 only.
+// Both compute the same sums (only the order of the additions differs).
+
+// Floor division for a possibly negative numerator (b > 0).
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// The outputs o in [lo, hi) of one axis whose input o*stride - pad + k lies in [0, in_len).
+struct Span {
+  int64_t lo, hi;
+};
+Span tap_span(int64_t k, int64_t pad, int64_t stride, int64_t in_len, int64_t out_len) {
+  const int64_t lo = std::max<int64_t>(0, -floor_div(k - pad, stride));  // ceil((pad-k)/s)
+  const int64_t hi = std::min<int64_t>(out_len, floor_div(in_len - 1 + pad - k, stride) + 1);
+  return {lo, std::max(lo, hi)};
+}
+
+// col[(c*kh + i)*kw + j][(oy - oy0)*wy + ox] = x[c][iy][ix] (0 outside), for the output rows
+// oy in [oy0, oy1) of one image. Channels are split over the cores (disjoint outputs).
+void im2col(float* col, const float* x, const ConvGeom& g, int64_t oy0, int64_t oy1) {
+  const int64_t cols = (oy1 - oy0) * g.wy;
+  cpu::parallel_for(g.cx, g.kh * g.kw * cols, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j) {
+          float* dst = col + ((c * g.kh + i) * g.kw + j) * cols;
+          const float* plane = x + c * g.hx * g.wx;
+          const Span xs = tap_span(j, g.pad, g.stride, g.wx, g.wy);
+          for (int64_t oy = oy0; oy < oy1; ++oy) {
+            float* row = dst + (oy - oy0) * g.wy;
+            const int64_t iy = oy * g.stride - g.pad + i;
+            if (iy < 0 || iy >= g.hx) {
+              std::fill(row, row + g.wy, 0.f);
+              continue;
+            }
+            const float* src = plane + iy * g.wx + xs.lo * g.stride - g.pad + j;
+            std::fill(row, row + xs.lo, 0.f);
+            for (int64_t ox = xs.lo; ox < xs.hi; ++ox) row[ox] = src[(ox - xs.lo) * g.stride];
+            std::fill(row + xs.hi, row + g.wy, 0.f);
+          }
+        }
+  });
+}
+
+// The adjoint of im2col: x[c][iy][ix] += col[...] for the output rows in [oy0, oy1).
+void col2im(float* x, const float* col, const ConvGeom& g, int64_t oy0, int64_t oy1) {
+  const int64_t cols = (oy1 - oy0) * g.wy;
+  cpu::parallel_for(g.cx, g.kh * g.kw * cols, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const float* src = col + ((c * g.kh + i) * g.kw + j) * cols;
+          float* plane = x + c * g.hx * g.wx;
+          const Span xs = tap_span(j, g.pad, g.stride, g.wx, g.wy);
+          for (int64_t oy = oy0; oy < oy1; ++oy) {
+            const int64_t iy = oy * g.stride - g.pad + i;
+            if (iy < 0 || iy >= g.hx) continue;
+            float* dst = plane + iy * g.wx + xs.lo * g.stride - g.pad + j;
+            const float* row = src + (oy - oy0) * g.wy;
+            for (int64_t ox = xs.lo; ox < xs.hi; ++ox) dst[(ox - xs.lo) * g.stride] += row[ox];
+          }
+        }
+  });
+}
+
+// E[(o*kh + i)*kw + j][iy][ix] = y[o][oy][ox] (0 where no output reads x[.][iy][ix]), for one
+// image. Only used with stride 1, where (iy, ix) <-> (oy, ox) is one-to-one for each tap.
+void spread(float* e, const float* y, const ConvGeom& g) {
+  const int64_t xhw = g.hx * g.wx;
+  std::fill(e, e + g.cy * g.kh * g.kw * xhw, 0.f);
+  for (int64_t o = 0; o < g.cy; ++o)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        float* dst = col + ((c * g.kh + i) * g.kw + j) * hw;
-        const float* plane = x + c * g.hx * g.wx;
-        for (int64_t oy = 0; oy < g.hy; ++oy) {
-          const int64_t iy = oy * g.stride - g.pad + i;
-          float* row = dst + oy * g.wy;
-          if (iy < 0 || iy >= g.hx) {
-            std::memset(row, 0, sizeof(float) * static_cast<size_t>(g.wy));
-            continue;
-          }
-          const float* src = plane + iy * g.wx;
-          for (int64_t ox = 0; ox < g.wy; ++ox) {
-            const int64_t ix = ox * g.stride - g.pad + j;
-            row[ox] = (ix >= 0 && ix < g.wx) ? src[ix] : 0.0f;
-          }
+        float* dst = e + ((o * g.kh + i) * g.kw + j) * xhw;
+        const Span ys = tap_span(i, g.pad, 1, g.hx, g.hy), xs = tap_span(j, g.pad, 1, g.wx, g.wy);
+        for (int64_t oy = ys.lo; oy < ys.hi; ++oy) {
+          const float* src = y + (o * g.hy + oy) * g.wy;
+          std::copy(src + xs.lo, src + xs.hi, dst + (oy - g.pad + i) * g.wx + xs.lo - g.pad + j);
         }
       }
 }
 
-// The adjoint of im2col: x[c][iy][ix] += col[...] (x must be zeroed by the caller).
-void col2im(float* x, const float* col, const ConvGeom& g) {
-  const int64_t hw = g.hy * g.wy;
-  for (int64_t c = 0; c < g.cx; ++c)
+// The adjoint of spread: y[o][oy][ox] = sum over taps of z[(o, i, j)][iy][ix].
+void gather(float* y, const float* z, const ConvGeom& g) {
+  const int64_t xhw = g.hx * g.wx;
+  std::fill(y, y + g.cy * g.hy * g.wy, 0.f);
+  for (int64_t o = 0; o < g.cy; ++o)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        const float* src = col + ((c * g.kh + i) * g.kw + j) * hw;
-        float* plane = x + c * g.hx * g.wx;
-        for (int64_t oy = 0; oy < g.hy; ++oy) {
-          const int64_t iy = oy * g.stride - g.pad + i;
-          if (iy < 0 || iy >= g.hx) continue;
-          float* dst = plane + iy * g.wx;
-          const float* row = src + oy * g.wy;
-          for (int64_t ox = 0; ox < g.wy; ++ox) {
-            const int64_t ix = ox * g.stride - g.pad + j;
-            if (ix >= 0 && ix < g.wx) dst[ix] += row[ox];
-          }
+        const float* src = z + ((o * g.kh + i) * g.kw + j) * xhw;
+        const Span ys = tap_span(i, g.pad, 1, g.hx, g.hy), xs = tap_span(j, g.pad, 1, g.wx, g.wy);
+        for (int64_t oy = ys.lo; oy < ys.hi; ++oy) {
+          float* dst = y + (o * g.hy + oy) * g.wy;
+          const float* row = src + (oy - g.pad + i) * g.wx - g.pad + j;
+          for (int64_t ox = xs.lo; ox < xs.hi; ++ox) dst[ox] += row[ox];
         }
       }
 }
 
-// A 1x1 stride-1 unpadded conv needs no im2col: the input plane is already the column matrix.
+// A 1x1 stride-1 unpadded conv needs no lowering: the input plane is already the column matrix.
 bool is_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0;
 }
 
-// The column matrix of a 450x300 image through a 256-channel 3x3 conv is ~80 MB; reusing one
-// per-thread buffer avoids mapping and faulting in fresh pages for every convolution.
+// Lower y instead of x when that matrix is at least 4x smaller (stride 1 only).
+bool lower_y(const ConvGeom& g) {
+  return g.stride == 1 && 4 * g.cy * g.hx * g.wx <= g.cx * g.hy * g.wy;
+}
+
+// Output rows per band of the column matrix: about kBandFloats floats, at least one row.
+constexpr int64_t kBandFloats = int64_t(1) << 22;  // 16 MiB
+int64_t band_rows(const ConvGeom& g) {
+  const int64_t k = g.cx * g.kh * g.kw;
+  return std::clamp<int64_t>(kBandFloats / (k * g.wy), 1, g.hy);
+}
+
+// Per-thread scratch reused across calls: no fresh pages to map and fault in per convolution.
 float* scratch(int64_t floats) {
   thread_local std::vector<float> buf;
   if (buf.size() < static_cast<size_t>(floats)) buf.resize(static_cast<size_t>(floats));
   return buf.data();
 }
 
+// C[m, n] = alpha * op(A) * op(B) + beta * C, row-major.
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
 }  // namespace
 
 void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g) {
-  const int64_t K = g.cx * g.kh * g.kw, hw = g.hy * g.wy;
-  float* col = is_pointwise(g) ? nullptr : scratch(K * hw);
+  const int64_t T = g.kh * g.kw, K = g.cx * T, hw = g.hy * g.wy, xhw = g.hx * g.wx;
   for (int64_t n = 0; n < g.n; ++n) {
-    const float* xn = x + n * g.cx * g.hx * g.wx;
-    const float* b = xn;
-    if (col) {
-      im2col(col, xn, g);
-      b = col;
+    const float* xn = x + n * g.cx * xhw;
+    float* yn = y + n * g.cy * hw;
+    if (is_pointwise(g)) {
+      gemm(false, false, g.cy, hw, K, w, K, xn, hw, 0.f, yn, hw);  // y = w * x
+    } else if (lower_y(g)) {
+      float* z = scratch(g.cy * T * xhw);
+      for (int64_t o = 0; o < g.cy; ++o)  // z_o[T, xhw] = w_o^T[T, cx] * x[cx, xhw]
+        gemm(true, false, T, xhw, g.cx, w + o * K, T, xn, xhw, 0.f, z + o * T * xhw, xhw);
+      gather(yn, z, g);
+    } else {
+      const int64_t rows = band_rows(g);
+      float* col = scratch(K * rows * g.wy);
+      for (int64_t oy0 = 0; oy0 < g.hy; oy0 += rows) {
+        const int64_t oy1 = std::min(g.hy, oy0 + rows), cols = (oy1 - oy0) * g.wy;
+        im2col(col, xn, g, oy0, oy1);
+        // y[cy, band] = w[cy, K] * col[K, band]
+        gemm(false, false, g.cy, cols, K, w, K, col, cols, 0.f, yn + oy0 * g.wy, hw);
+      }
     }
-    // y[cy, hw] = w[cy, K] * col[K, hw]
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.cy),
-                static_cast<int>(hw), static_cast<int>(K), 1.0f, w, static_cast<int>(K), b,
-                static_cast<int>(hw), 0.0f, y + n * g.cy * hw, static_cast<int>(hw));
   }
 }
 
 void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g) {
-  const int64_t K = g.cx * g.kh * g.kw, hw = g.hy * g.wy, xs = g.cx * g.hx * g.wx;
-  float* col = is_pointwise(g) ? nullptr : scratch(K * hw);
+  const int64_t T = g.kh * g.kw, K = g.cx * T, hw = g.hy * g.wy, xhw = g.hx * g.wx;
   for (int64_t n = 0; n < g.n; ++n) {
-    float* xn = x + n * xs;
-    // col[K, hw] = w^T[K, cy] * y[cy, hw]
-    float* c = col ? col : xn;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(K),
-                static_cast<int>(hw), static_cast<int>(g.cy), 1.0f, w, static_cast<int>(K),
-                y + n * g.cy * hw, static_cast<int>(hw), 0.0f, c, static_cast<int>(hw));
-    if (col) {
-      std::memset(xn, 0, sizeof(float) * static_cast<size_t>(xs));
-      col2im(xn, col, g);
+    float* xn = x + n * g.cx * xhw;
+    const float* yn = y + n * g.cy * hw;
+    if (is_pointwise(g)) {
+      gemm(true, false, K, hw, g.cy, w, K, yn, hw, 0.f, xn, hw);  // x = w^T * y
+    } else if (lower_y(g)) {
+      float* e = scratch(g.cy * T * xhw);
+      spread(e, yn, g);
+      for (int64_t o = 0; o < g.cy; ++o)  // x[cx, xhw] (+)= w_o[cx, T] * e_o[T, xhw]
+        gemm(false, false, g.cx, xhw, T, w + o * K, T, e + o * T * xhw, xhw, o ? 1.f : 0.f, xn,
+             xhw);
+    } else {
+      std::fill(xn, xn + g.cx * xhw, 0.f);
+      const int64_t rows = band_rows(g);
+      float* col = scratch(K * rows * g.wy);
+      for (int64_t oy0 = 0; oy0 < g.hy; oy0 += rows) {
+        const int64_t oy1 = std::min(g.hy, oy0 + rows), cols = (oy1 - oy0) * g.wy;
+        // col[K, band] = w^T[K, cy] * y[cy, band]
+        gemm(true, false, K, cols, g.cy, w, K, yn + oy0 * g.wy, hw, 0.f, col, cols);
+        col2im(xn, col, g, oy0, oy1);
+      }
     }
   }
 }
 
 void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom& g) {
-  const int64_t K = g.cx * g.kh * g.kw, hw = g.hy * g.wy;
-  float* col = is_pointwise(g) ? nullptr : scratch(K * hw);
+  const int64_t T = g.kh * g.kw, K = g.cx * T, hw = g.hy * g.wy, xhw = g.hx * g.wx;
   for (int64_t n = 0; n < g.n; ++n) {
-    const float* xn = x + n * g.cx * g.hx * g.wx;
-    const float* b = xn;
-    if (col) {
-      im2col(col, xn, g);
-      b = col;
+    const float* xn = x + n * g.cx * xhw;
+    const float* dyn = dy + n * g.cy * hw;
+    if (is_pointwise(g)) {
+      gemm(false, true, g.cy, K, hw, dyn, hw, xn, hw, 1.f, dw, K);  // dw += dy * x^T
+    } else if (lower_y(g)) {
+      float* e = scratch(g.cy * T * xhw);
+      spread(e, dyn, g);
+      for (int64_t o = 0; o < g.cy; ++o)  // dw_o[cx, T] += x[cx, xhw] * e_o^T[xhw, T]
+        gemm(false, true, g.cx, T, xhw, xn, xhw, e + o * T * xhw, xhw, 1.f, dw + o * K, T);
+    } else {
+      const int64_t rows = band_rows(g);
+      float* col = scratch(K * rows * g.wy);
+      for (int64_t oy0 = 0; oy0 < g.hy; oy0 += rows) {
+        const int64_t oy1 = std::min(g.hy, oy0 + rows), cols = (oy1 - oy0) * g.wy;
+        im2col(col, xn, g, oy0, oy1);
+        // dw[cy, K] += dy[cy, band] * col^T[band, K]
+        gemm(false, true, g.cy, K, cols, dyn + oy0 * g.wy, hw, col, cols, 1.f, dw, K);
+      }
     }
-    // dw[cy, K] += dy[cy, hw] * col^T[hw, K]
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.cy),
-                static_cast<int>(K), static_cast<int>(hw), 1.0f, dy + n * g.cy * hw,
-                static_cast<int>(hw), b, static_cast<int>(hw), 1.0f, dw, static_cast<int>(K));
   }
 }
 
@@ -160,22 +271,26 @@ detail::ConvGeom geometry(const Shape& in, const Shape& weight, const ConvSpec& 
 }
 
 void bias_add_cpu(float* out, const float* bias, int64_t n, int64_t c, int64_t hw) {
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t k = 0; k < c; ++k) {
-      float* p = out + (i * c + k) * hw;
-      for (int64_t j = 0; j < hw; ++j) p[j] += bias[k];
+  cpu::parallel_for(n * c, hw, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {  // plane p = (i, k)
+      float* q = out + p * hw;
+      const float b = bias[p % c];
+      for (int64_t j = 0; j < hw; ++j) q[j] += b;
     }
+  });
 }
 
 void bias_grad_cpu(float* d_bias, const float* d_out, int64_t n, int64_t c, int64_t hw) {
-  for (int64_t k = 0; k < c; ++k) {
-    double s = 0;  // double: the sum runs over up to millions of pixels
-    for (int64_t i = 0; i < n; ++i) {
-      const float* p = d_out + (i * c + k) * hw;
-      for (int64_t j = 0; j < hw; ++j) s += p[j];
+  cpu::parallel_for(c, n * hw, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      double s = 0;  // double: the sum runs over up to millions of pixels
+      for (int64_t i = 0; i < n; ++i) {
+        const float* p = d_out + (i * c + k) * hw;
+        for (int64_t j = 0; j < hw; ++j) s += p[j];
+      }
+      d_bias[k] += static_cast<float>(s);
     }
-    d_bias[k] += static_cast<float>(s);
-  }
+  });
 }
 
 }  // namespace

@@ -93,6 +93,10 @@ TEST_CASE("conv forward and gradients match a float64 reference and finite diffe
       {"transposed 3x3 s2 p1 op1", {2, 4, 5, 4}, {4, 3, 3, 3}, {2, 1, 1, true}},
       {"transposed 3x3 s2 p1 op0", {1, 3, 4, 5}, {3, 2, 3, 3}, {2, 1, 0, true}},
       {"transposed 3x3 s1 p1", {1, 2, 5, 5}, {2, 3, 3, 3}, {1, 1, 0, true}},
+      // Few output channels: the CPU lowers y instead of x (layers/conv.cpp).
+      {"7x7 s1 p3 to 1 channel", {2, 8, 7, 6}, {1, 8, 7, 7}, {1, 3, 0, false}},
+      {"3x3 valid 12 to 1 channel", {1, 12, 6, 5}, {1, 12, 3, 3}, {1, 0, 0, false}},
+      {"transposed 3x3 s1 p1 from 1 channel", {2, 1, 5, 4}, {1, 8, 3, 3}, {1, 1, 0, true}},
   };
   Context ctx(Device::cpu());
   uint64_t seed = 1;
