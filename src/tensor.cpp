@@ -1,5 +1,6 @@
 #include "cgan/tensor.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -185,15 +186,9 @@ void Tensor::fill(float value, Context& ctx) {
     return;
   }
   switch (dtype_) {
-    case DType::F32:
-      for (int64_t i = 0; i < n; ++i) data<float>()[i] = value;
-      break;
-    case DType::F16:
-      for (int64_t i = 0; i < n; ++i) data<uint16_t>()[i] = float_to_half(value);
-      break;
-    case DType::BF16:
-      for (int64_t i = 0; i < n; ++i) data<uint16_t>()[i] = float_to_bf16(value);
-      break;
+    case DType::F32: std::fill_n(data<float>(), n, value); break;
+    case DType::F16: std::fill_n(data<uint16_t>(), n, float_to_half(value)); break;
+    case DType::BF16: std::fill_n(data<uint16_t>(), n, float_to_bf16(value)); break;
   }
 }
 
