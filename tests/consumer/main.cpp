@@ -1,7 +1,6 @@
 // Uses the installed library: a tensor round trip through safetensors on the best device.
-#include <cgan/context.hpp>
-#include <cgan/safetensors.hpp>
-#include <cgan/tensor.hpp>
+// The umbrella header: every public header must compile from the installed tree alone.
+#include <cgan/cgan.hpp>
 
 #include <cstdio>
 #include <string>
