@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -23,6 +24,7 @@
 #include "cgan/smooth.hpp"
 #include "cgan/train.hpp"
 #include "cgan/vgg.hpp"
+#include "cuda_check.hpp"
 #include "train/optim_adapter.hpp"
 #include "train/rng.hpp"
 
@@ -163,7 +165,65 @@ double parse_loss(const std::string& s) {
   return s.empty() ? std::numeric_limits<double>::quiet_NaN() : std::stod(s);
 }
 
-float scalar(const Tensor& t, Context& ctx) { return t.to_vector(ctx).at(0); }
+// Host-to-device staging for the training batches: one pinned buffer, reused every step, and
+// the event of the last copy out of it. A pageable upload blocks the host until the copy is
+// done (a stream synchronization per tensor); from pinned memory the copy is asynchronous.
+class PinnedStaging {
+ public:
+  PinnedStaging() = default;
+  PinnedStaging(const PinnedStaging&) = delete;
+  PinnedStaging& operator=(const PinnedStaging&) = delete;
+  ~PinnedStaging() {
+    if (done_) {
+      cudaEventSynchronize(done_);  // a copy may still read the buffer
+      cudaEventDestroy(done_);
+    }
+    if (host_) cudaFreeHost(host_);
+  }
+
+  // `host` (F32 CPU tensors) on ctx's device, as views of one block filled by one async copy.
+  std::vector<Tensor> upload(const std::vector<const Tensor*>& host, Context& ctx) {
+    size_t total = 0;
+    for (const Tensor* t : host) {
+      CGAN_CHECK(t->defined() && !t->is_cuda() && t->dtype() == DType::F32,
+                 "batch upload: expected F32 host tensors, got " << t->str());
+      total += t->nbytes();
+    }
+    if (!done_) CGAN_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+    CGAN_CUDA_CHECK(cudaEventSynchronize(done_));  // the previous copy has read the buffer
+    if (total > bytes_) {
+      if (host_) CGAN_CUDA_CHECK(cudaFreeHost(host_));
+      host_ = nullptr;
+      bytes_ = 0;
+      CGAN_CUDA_CHECK(cudaHostAlloc(&host_, total, cudaHostAllocDefault));
+      bytes_ = total;
+    }
+    size_t off = 0;
+    for (const Tensor* t : host) {
+      std::memcpy(static_cast<char*>(host_) + off, t->raw(), t->nbytes());
+      off += t->nbytes();
+    }
+    Tensor dev = Tensor::empty({static_cast<int64_t>(total / sizeof(float))}, ctx);
+    {
+      ProfileScope prof(ctx, "copy.h2d");
+      CGAN_CUDA_CHECK(cudaMemcpyAsync(dev.raw(), host_, total, cudaMemcpyHostToDevice,
+                                      static_cast<cudaStream_t>(ctx.stream())));
+    }
+    CGAN_CUDA_CHECK(cudaEventRecord(done_, static_cast<cudaStream_t>(ctx.stream())));
+    std::vector<Tensor> out;
+    int64_t at = 0;
+    for (const Tensor* t : host) {
+      out.push_back(dev.slice(at, at + t->numel()).view(t->shape()));
+      at += t->numel();
+    }
+    return out;
+  }
+
+ private:
+  void* host_ = nullptr;
+  size_t bytes_ = 0;
+  cudaEvent_t done_ = nullptr;
+};
 
 }  // namespace
 
@@ -205,6 +265,7 @@ struct Trainer::Impl {
   int64_t spe = 1;   // steps per epoch
   std::vector<StepLosses> history;
   Tensor sample_photos;  // [S,3,size,size] on the device
+  PinnedStaging staging;  // CUDA batch uploads
   std::string csv_path;
   double last_data_wait_ms = 0;
   StepTimings timings;
@@ -456,9 +517,35 @@ StepLosses Trainer::step() {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   out.d_real = out.d_smooth = out.d_fake = out.g_adv = nan;
 
-  const Tensor photos = ctx.is_cuda() ? b.photos.to(ctx) : b.photos;
+  // The batch on the device. CUDA: photos, cartoons and (when the loader read them) smoothed
+  // cartoons leave through one pinned buffer in one asynchronous copy, at the start of the
+  // step, so no upload waits for queued work; the init phase sends the photos only.
+  Tensor photos, cartoons, smoothed;
+  if (ctx.is_cuda()) {
+    std::vector<const Tensor*> host{&b.photos};
+    if (out.adversarial) {
+      host.push_back(&b.cartoons);
+      if (b.smoothed_ready) host.push_back(&b.smoothed);
+    }
+    std::vector<Tensor> dev = I.staging.upload(host, ctx);
+    photos = dev[0];
+    if (out.adversarial) cartoons = dev[1];
+    if (dev.size() > 2) smoothed = dev[2];
+  } else {
+    photos = b.photos;
+    cartoons = b.cartoons;
+    if (b.smoothed_ready) smoothed = b.smoothed;
+  }
+  // Smoothing on the device synchronizes (its hysteresis loop reads a flag back), so it runs
+  // first, while the stream holds nothing but the upload.
+  if (out.adversarial && !smoothed.defined())
+    edge_smooth_batch(smoothed, cartoons, I.smooth, ctx, I.order);
   Generator& G = *I.gen;
   SeedDiscriminator& D = *I.disc;
+  // The step's losses stay on the device until the one read at the end of the step:
+  // [content, d_real, d_smooth, d_fake, g_adv].
+  const Tensor losses = Tensor::empty({5}, ctx);
+  auto loss_slot = [&](int64_t k) { return losses.slice(k, k + 1); };
 
   // Photo features: constants of this step (no graph).
   tm.data = I.lap();
@@ -475,33 +562,23 @@ StepLosses Trainer::step() {
   G.params().zero_grad(ctx);
   nn::Tape tape_g(ctx);
   nn::Var fake = G.forward(tape_g, nn::input(photos));
-  Tensor loss = Tensor::empty({1}, ctx);
   tm.g_forward = I.lap();
 
   if (out.adversarial) {
-    const Tensor cartoons = ctx.is_cuda() ? b.cartoons.to(ctx) : b.cartoons;
-    Tensor smoothed;
-    if (b.smoothed_ready)
-      smoothed = ctx.is_cuda() ? b.smoothed.to(ctx) : b.smoothed;
-    else
-      edge_smooth_batch(smoothed, cartoons, I.smooth, ctx, I.order);
-    tm.data += I.lap();
-
     // ---- D step: LSGAN, one forward/backward per input kind (gradients accumulate), so
     // only one of the three activation sets is alive at a time.
     D.params().zero_grad(ctx);
-    auto d_term = [&](const Tensor& x, float target) {
+    auto d_term = [&](const Tensor& x, float target, int64_t slot) {
       nn::Tape t(ctx);
       nn::Var o = D.forward(t, nn::input(x));
       Tensor d = Tensor::empty(o->value.shape(), ctx);
+      Tensor loss = loss_slot(slot);
       ops::mse_const_loss(loss, &d, o->value, target, 1.f, ctx);
-      const double v = scalar(loss, ctx);
       t.backward(o, d);
-      return v;
     };
-    out.d_real = d_term(cartoons, 1.f);
-    out.d_smooth = d_term(smoothed, 0.f);
-    out.d_fake = d_term(fake->value, 0.f);
+    d_term(cartoons, 1.f, 1);
+    d_term(smoothed, 0.f, 2);
+    d_term(fake->value, 0.f, 3);
     I.adam_d->set_lr(static_cast<float>(out.lr_d));
     I.adam_d->step();
     tm.d_step = I.lap();
@@ -511,8 +588,8 @@ StepLosses Trainer::step() {
     t.param_grads = false;
     nn::Var o = D.forward(t, fake);
     Tensor d = Tensor::empty(o->value.shape(), ctx);
+    Tensor loss = loss_slot(4);
     ops::mse_const_loss(loss, &d, o->value, 1.f, 1.f, ctx);
-    out.g_adv = scalar(loss, ctx);
     t.backward(o, d);  // accumulates into fake->grad
     tm.g_adv = I.lap();
   }
@@ -522,8 +599,8 @@ StepLosses Trainer::step() {
     nn::Tape t(ctx);
     nn::Var f = I.vgg->forward(t, fake, I.order);
     Tensor d = Tensor::empty(f->value.shape(), ctx);
+    Tensor loss = loss_slot(0);
     ops::l1_loss(loss, &d, f->value, real_feat, cfg.content_weight, ctx);
-    out.content = scalar(loss, ctx);
     t.backward(f, d);  // accumulates into fake->grad
   }
   tm.content = content_ms + I.lap();
@@ -532,7 +609,17 @@ StepLosses Trainer::step() {
   tape_g.backward(fake, d_fake);
   I.adam_g->set_lr(static_cast<float>(out.lr_g));
   I.adam_g->step();
-  ctx.synchronize();
+  // The step's one host-device synchronization: the losses come back after all its work.
+  {
+    const std::vector<float> lv = losses.slice(0, out.adversarial ? 5 : 1).to_vector(ctx);
+    out.content = lv[0];
+    if (out.adversarial) {
+      out.d_real = lv[1];
+      out.d_smooth = lv[2];
+      out.d_fake = lv[3];
+      out.g_adv = lv[4];
+    }
+  }
   tm.g_backward = I.lap();
   if (ctx.profiler) ctx.profiler->resolve();  // the step's device events, all complete now
   tm.total = (now_s() - t0) * 1e3;
