@@ -1,6 +1,6 @@
 // cuDNN legacy-API convolutions. Descriptors and the chosen algorithm are made once per
-// (pass, geometry, math mode, determinism) and kept in the context's ConvAlgoCache (no global
-// state); workspace comes from ctx.workspace().
+// (pass, geometry, math mode, determinism), bias descriptors once per activation shape, and
+// kept in the context's ConvAlgoCache (no global state); workspace comes from ctx.workspace().
 //
 // Algorithm choice, on the first use of a shape:
 //  - default: measured. cudnnFind*AlgorithmEx times the candidates on the call's own buffers
@@ -47,11 +47,24 @@ struct ConvPlan {
 // pass, {n, cx, hx, wx, cy, hy, wy, kh, kw}, stride, pad, allow_tf32, deterministic
 using PlanKey = std::tuple<int, std::array<int64_t, 9>, int, int, bool, bool>;
 
+// Descriptors of a bias add / bias gradient: the activation [n,c,h,w] and the bias [1,c,1,1].
+struct BiasPlan {
+  cudnnTensorDescriptor_t out = nullptr, bias = nullptr;
+  BiasPlan() = default;
+  BiasPlan(const BiasPlan&) = delete;
+  BiasPlan& operator=(const BiasPlan&) = delete;
+  ~BiasPlan() {
+    if (out) cudnnDestroyTensorDescriptor(out);
+    if (bias) cudnnDestroyTensorDescriptor(bias);
+  }
+};
+
 }  // namespace detail
 
 struct ConvAlgoCache {
   std::mutex mutex;
   std::map<detail::PlanKey, std::unique_ptr<detail::ConvPlan>> plans;
+  std::map<std::array<int64_t, 4>, std::unique_ptr<detail::BiasPlan>> bias_plans;
 };
 
 ConvAlgoCache& Context::conv_algo_cache() {
@@ -298,36 +311,40 @@ void cudnn_conv(ConvPass pass, float* x, float* y, float* w, const ConvGeom& g, 
 }
 
 namespace {
-struct TensorDesc {
-  cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w) {
-    CGAN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
-    const cudnnStatus_t st = cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                                        to_int(n), to_int(c), to_int(h),
-                                                        to_int(w));
-    if (st != CUDNN_STATUS_SUCCESS) cudnnDestroyTensorDescriptor(d);
-    CGAN_CUDNN_CHECK(st);
-  }
-  ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
-  TensorDesc(const TensorDesc&) = delete;
-  TensorDesc& operator=(const TensorDesc&) = delete;
-};
+// The bias descriptors for an activation shape, made on first use and kept in the context's
+// cache (creating and setting two descriptors per conv call and per bias gradient was host
+// work on every layer of every step).
+const BiasPlan& bias_plan_for(int64_t n, int64_t c, int64_t h, int64_t w, Context& ctx) {
+  ConvAlgoCache& cache = ctx.conv_algo_cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  const std::array<int64_t, 4> key{n, c, h, w};
+  auto it = cache.bias_plans.find(key);
+  if (it != cache.bias_plans.end()) return *it->second;
+  auto p = std::make_unique<BiasPlan>();
+  CGAN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->out));
+  CGAN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->bias));
+  CGAN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->out, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                              to_int(n), to_int(c), to_int(h), to_int(w)));
+  CGAN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
+                                              to_int(c), 1, 1));
+  return *cache.bias_plans.emplace(key, std::move(p)).first->second;
+}
 }  // namespace
 
 void cudnn_bias_add(float* out, const float* bias, int64_t n, int64_t c, int64_t h, int64_t w,
                     Context& ctx) {
   auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
-  TensorDesc od(n, c, h, w), bd(1, c, 1, 1);
+  const BiasPlan& p = bias_plan_for(n, c, h, w, ctx);
   const float one = 1.0f;
-  CGAN_CUDNN_CHECK(cudnnAddTensor(handle, &one, bd.d, bias, &one, od.d, out));
+  CGAN_CUDNN_CHECK(cudnnAddTensor(handle, &one, p.bias, bias, &one, p.out, out));
 }
 
 void cudnn_bias_grad(float* d_bias, const float* d_out, int64_t n, int64_t c, int64_t h,
                      int64_t w, Context& ctx) {
   auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
-  TensorDesc od(n, c, h, w), bd(1, c, 1, 1);
+  const BiasPlan& p = bias_plan_for(n, c, h, w, ctx);
   const float one = 1.0f;
-  CGAN_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle, &one, od.d, d_out, &one, bd.d, d_bias));
+  CGAN_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle, &one, p.out, d_out, &one, p.bias, d_bias));
 }
 
 ConvAlgoInfo cudnn_conv_algo(ConvPass pass, float* x, float* y, float* w, const ConvGeom& g,
