@@ -1,5 +1,6 @@
 #include "cgan/cartoonize.hpp"
 
+#include "cgan/preprocess.hpp"
 #include "cgan/resize.hpp"
 
 namespace cgan {
@@ -19,8 +20,11 @@ Image Cartoonizer::prepare(const Image& photo) const {
 }
 
 std::vector<Image> Cartoonizer::run(const std::vector<Image>& images) {
-  const Tensor x = images_to_tensor(images, order_, *ctx_);
-  return tensor_to_images(gen_->infer(x), order_, *ctx_);
+  // Bytes cross the bus and the [-1,1] conversion runs on the device (4x less traffic than
+  // float tensors converted on the host); same arithmetic as images_to_tensor /
+  // tensor_to_images, so the same pixels.
+  const Tensor x = preprocess_images(images, order_, *ctx_);
+  return postprocess_images(gen_->infer(x), order_, *ctx_);
 }
 
 }  // namespace cgan
