@@ -6,23 +6,16 @@
 #include <cstdlib>
 
 #include "cgan/cartoonize.hpp"
+#include "common/conformance_util.hpp"
 #include "common/test_util.hpp"
 
 using namespace cgan;
 
 namespace {
-const char* kWeights = "weights/cartoongan_hayao.safetensors";
-const char* kDir = "conformance/official_hayao";
-
-double psnr(const std::vector<double>& a, const std::vector<double>& b) {
-  REQUIRE(a.size() == b.size());
-  double mse = 0;
-  for (size_t i = 0; i < a.size(); ++i) mse += (a[i] - b[i]) * (a[i] - b[i]);
-  mse /= static_cast<double>(a.size());
-  return mse == 0 ? 999.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
-}
-
-std::vector<double> pixels(const Image& im) { return {im.pixels.begin(), im.pixels.end()}; }
+const char* kWeights = test::kHayaoWeights;
+const char* kDir = test::kHayaoDir;
+using test::pixels;
+using test::psnr;
 }  // namespace
 
 TEST_CASE("official Hayao generator reproduces the published outputs") {
@@ -35,15 +28,9 @@ TEST_CASE("official Hayao generator reproduces the published outputs") {
   opt.max_side = 450;
   Cartoonizer cz(sh + "/" + kWeights, opt, ctx);
 
-  struct Item { const char* in; const char* expected; };
-  const Item items[] = {{"in1.png", "in1_Hayao.png"},
-                        {"in3.png", "in3_Hayao.png"},
-                        {"4--24.jpg", "4--24_Hayao.jpg"},
-                        {"5--26.jpg", "5--26_Hayao.jpg"},
-                        {"15--324.jpg", "15--324_Hayao.jpg"}};
   double secs = 0;
-  for (const Item& it : items) {
-    const Image in = cz.prepare(read_image(sh + "/" + kDir + "/input/" + it.in));
+  for (const test::ConformanceItem& it : test::hayao_items()) {
+    const Image in = cz.prepare(read_image(sh + "/" + kDir + "/input/" + it.input));
     const auto t0 = std::chrono::steady_clock::now();
     const Image out = cz.run({in})[0];
     secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -51,7 +38,7 @@ TEST_CASE("official Hayao generator reproduces the published outputs") {
     REQUIRE(out.width == want.width);
     REQUIRE(out.height == want.height);
     const double p = psnr(pixels(out), pixels(want));
-    std::cout << "  " << it.in << " (" << in.width << "x" << in.height << " -> " << out.width
+    std::cout << "  " << it.input << " (" << in.width << "x" << in.height << " -> " << out.width
               << "x" << out.height << "): PSNR " << p << " dB vs expected" << std::endl;
     CHECK(p >= 29.0);
   }
