@@ -6,9 +6,10 @@
 # with a call: so we ship our binaries plus the non-CUDA shared libraries they load,
 # xz-compressed, and use the GPU machine's own CUDA/cuDNN libraries.
 #
-#   bash scripts/gpu_prepare.sh [--with-hayao]
-# --with-hayao also packs ../shared/weights/cartoongan_hayao.safetensors and the conformance
-# images (about 45 MB more), so the conformance test runs on the GPU too.
+#   bash scripts/gpu_prepare.sh [--without-hayao]
+# By default ../shared/weights/cartoongan_hayao.safetensors and the conformance images are
+# packed too (about 45 MB), so the conformance tests run on the GPU; they are left out when
+# ../shared is missing, when --without-hayao is given, or when the bundle would not fit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/cuda/bin"
@@ -33,15 +34,26 @@ find .gpu/stage -type f \( -executable -o -name '*.so*' \) | while read -r f; do
   ldd "$f" 2>/dev/null | awk '/=> \//{print $3}'
 done | sort -u | grep -Ev "$skip" | while read -r lib; do cp -L "$lib" .gpu/stage/deps/; done
 
-if [[ "${1:-}" == "--with-hayao" && -d ../shared ]]; then
+WITH_HAYAO=1
+[[ "${1:-}" == "--without-hayao" || ! -f ../shared/weights/cartoongan_hayao.safetensors ]] && WITH_HAYAO=0
+git rev-parse HEAD > .gpu/stage/COMMIT
+git diff --quiet HEAD || echo "dirty" >> .gpu/stage/COMMIT
+pack() { tar -C .gpu/stage -cf - "$@" | xz -T0 -6 > .gpu/bundle.tar.xz; }
+tree_bytes=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+limit=$((62 * 1024 * 1024))  # the device tool carries 64 MiB in all: tree + bundle
+if ((WITH_HAYAO)); then
   mkdir -p .gpu/stage/shared/weights .gpu/stage/shared/conformance
   cp ../shared/README.md .gpu/stage/shared/
   cp ../shared/weights/cartoongan_hayao.safetensors .gpu/stage/shared/weights/
   cp -r ../shared/conformance/official_hayao .gpu/stage/shared/conformance/
+  pack .
+  if (( $(stat -c %s .gpu/bundle.tar.xz) + tree_bytes > limit )); then
+    echo "note: with the Hayao weights the bundle would exceed the 64 MiB carry limit; packing without"
+    rm -rf .gpu/stage/shared
+    pack .
+  fi
+else
+  pack .
 fi
-git rev-parse HEAD > .gpu/stage/COMMIT
-git diff --quiet HEAD || echo "dirty" >> .gpu/stage/COMMIT
-tar -C .gpu/stage -cf - . | xz -T0 -6 > .gpu/bundle.tar.xz
-rm -rf .gpu/stage
 ls -l .gpu/bundle.tar.xz
 echo "Now run on the GPU machine (device tool): command 'bash scripts/gpu_check.sh', carry ['.gpu']"
