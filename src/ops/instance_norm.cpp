@@ -1,3 +1,5 @@
+#include <string>
+
 #include "cgan/ops.hpp"
 #include "cgan/profile.hpp"
 #include "kernels/instance_norm.hpp"
@@ -20,6 +22,17 @@ kernels::NormAct to_kernel(Act a) {
 }
 const float* opt(const Tensor* t) { return t ? t->f32() : nullptr; }
 float* opt(Tensor* t) { return t ? t->f32() : nullptr; }
+
+// The per-plane statistics [N*C] (any shape: errors give the count) and per-channel
+// parameters [C] (errors give the shape) both ops take.
+void check_count(const Tensor& t, const char* name, int64_t n, const char* what, const char* op,
+                 Context& ctx) {
+  check_tensor(t, op, name, ctx);
+  const bool per_channel = std::string(what) == "C";
+  CGAN_CHECK(t.numel() == n, op << ": '" << name << "' must have " << what << " = " << n
+                                << " elements, got "
+                                << (per_channel ? shape_str(t.shape()) : std::to_string(t.numel())));
+}
 }  // namespace
 
 void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in,
@@ -31,22 +44,10 @@ void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor
   const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
   check_tensor(out, op, "out", ctx);
   check_shape(out, "out", in.shape(), op);
-  check_tensor(mean, op, "mean", ctx);
-  check_tensor(rstd, op, "rstd", ctx);
-  CGAN_CHECK(mean.numel() == N * C,
-             op << ": 'mean' must have N*C = " << N * C << " elements, got " << mean.numel());
-  CGAN_CHECK(rstd.numel() == N * C,
-             op << ": 'rstd' must have N*C = " << N * C << " elements, got " << rstd.numel());
-  if (scale) {
-    check_tensor(*scale, op, "scale", ctx);
-    CGAN_CHECK(scale->numel() == C, op << ": 'scale' must have C = " << C << " elements, got "
-                                       << shape_str(scale->shape()));
-  }
-  if (shift) {
-    check_tensor(*shift, op, "shift", ctx);
-    CGAN_CHECK(shift->numel() == C, op << ": 'shift' must have C = " << C << " elements, got "
-                                       << shape_str(shift->shape()));
-  }
+  check_count(mean, "mean", N * C, "N*C", op, ctx);
+  check_count(rstd, "rstd", N * C, "N*C", op, ctx);
+  if (scale) check_count(*scale, "scale", C, "C", op, ctx);
+  if (shift) check_count(*shift, "shift", C, "C", op, ctx);
   if (residual) {
     check_tensor(*residual, op, "residual", ctx);
     check_shape(*residual, "residual", in.shape(), op);
@@ -78,21 +79,11 @@ void instance_norm_backward(Tensor& d_in, Tensor* d_scale, Tensor* d_shift,
   check_shape(d_in, "d_in", in.shape(), op);
   check_tensor(d_out, op, "d_out", ctx);
   check_shape(d_out, "d_out", in.shape(), op);
-  check_tensor(mean, op, "mean", ctx);
-  check_tensor(rstd, op, "rstd", ctx);
-  CGAN_CHECK(mean.numel() == N * C,
-             op << ": 'mean' must have N*C = " << N * C << " elements, got " << mean.numel());
-  CGAN_CHECK(rstd.numel() == N * C,
-             op << ": 'rstd' must have N*C = " << N * C << " elements, got " << rstd.numel());
-  const char* names[3] = {"scale", "d_scale", "d_shift"};
-  const Tensor* per_c[3] = {scale, d_scale, d_shift};
-  for (int i = 0; i < 3; ++i)
-    if (per_c[i]) {
-      check_tensor(*per_c[i], op, names[i], ctx);
-      CGAN_CHECK(per_c[i]->numel() == C, op << ": '" << names[i] << "' must have C = " << C
-                                            << " elements, got "
-                                            << shape_str(per_c[i]->shape()));
-    }
+  check_count(mean, "mean", N * C, "N*C", op, ctx);
+  check_count(rstd, "rstd", N * C, "N*C", op, ctx);
+  if (scale) check_count(*scale, "scale", C, "C", op, ctx);
+  if (d_scale) check_count(*d_scale, "d_scale", C, "C", op, ctx);
+  if (d_shift) check_count(*d_shift, "d_shift", C, "C", op, ctx);
   if (act != Act::None) {
     CGAN_CHECK(out != nullptr, op << ": 'out' (the forward output) is required when the "
                                      "activation is not None");
