@@ -13,6 +13,12 @@ namespace cgan::kernels::detail {
 // Streaming multiprocessors of the current device. Asked once per device index and then
 // remembered: the answer cannot change while the process runs.
 inline int sm_count() {
+#ifdef CGAN_CUDA_EMULATION
+  // Tests change the emulated device's SM count to reach the split paths: ask every time.
+  int n = 1;
+  CGAN_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, 0));
+  return n < 1 ? 1 : n;
+#else
   static std::atomic<int> cached[64] = {};
   int dev = 0;
   CGAN_CUDA_CHECK(cudaGetDevice(&dev));
@@ -24,6 +30,7 @@ inline int sm_count() {
     cached[dev].store(n, std::memory_order_relaxed);
   }
   return n;
+#endif
 }
 
 // Grid for a grid-stride loop over `work` items: enough blocks to cover the work, capped at

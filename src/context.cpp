@@ -13,6 +13,7 @@ Context::Context(Device device) : device_(device) {
                                   : std::to_string(n) + " CUDA device(s) present"));
     CGAN_CUDA_CHECK(cudaSetDevice(device_.index));
     CGAN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+#ifndef CGAN_CUDA_EMULATION
     cublasHandle_t blas = nullptr;
     CGAN_CUBLAS_CHECK(cublasCreate(&blas));
     cublas_ = blas;
@@ -21,6 +22,7 @@ Context::Context(Device device) : device_(device) {
     CGAN_CUDNN_CHECK(cudnnCreate(&dnn));
     cudnn_ = dnn;
     CGAN_CUDNN_CHECK(cudnnSetStream(dnn, stream_));
+#endif
   }
   allocator_ = std::make_shared<CachingAllocator>(device_);
 }
@@ -31,8 +33,10 @@ Context::~Context() {
     if (workspace_) allocator_->deallocate(workspace_);
     if (device_.is_cuda()) {
       cudaStreamSynchronize(stream_);
+#ifndef CGAN_CUDA_EMULATION
       if (cudnn_) cudnnDestroy(static_cast<cudnnHandle_t>(cudnn_));
       if (cublas_) cublasDestroy(static_cast<cublasHandle_t>(cublas_));
+#endif
     }
     // Tensors still alive keep the allocator (shared_ptr) and hence memory valid; the stream
     // is destroyed only when this context is.

@@ -1,15 +1,19 @@
 #pragma once
 // Internal: status checks for CUDA runtime, cuBLAS and cuDNN calls. Each failure becomes a
 // cgan::Error carrying the call text, file, line and the library's status string.
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
+#ifndef CGAN_CUDA_EMULATION  // the emulation build has no cuBLAS or cuDNN (emu/README.md)
+#include <cublas_v2.h>
 #include <cudnn.h>
+#endif
 
 #include "cgan/error.hpp"
 
+#ifndef CGAN_CUDA_EMULATION
 namespace cgan::detail {
 const char* cublas_status_string(cublasStatus_t s);
 }
+#endif
 
 #define CGAN_CUDA_CHECK(call)                                                              \
   do {                                                                                     \
@@ -25,6 +29,7 @@ const char* cublas_status_string(cublasStatus_t s);
 // After a kernel launch: launch-configuration errors show up here.
 #define CGAN_CUDA_LAUNCH_CHECK() CGAN_CUDA_CHECK(cudaGetLastError())
 
+#ifndef CGAN_CUDA_EMULATION
 #define CGAN_CUBLAS_CHECK(call)                                                            \
   do {                                                                                     \
     cublasStatus_t cgan_st_ = (call);                                                      \
@@ -40,3 +45,4 @@ const char* cublas_status_string(cublasStatus_t s);
       ::cgan::detail::throw_error("cuDNN error", #call, __FILE__, __LINE__,                \
                                   cudnnGetErrorString(cgan_st_));                          \
   } while (0)
+#endif  // CGAN_CUDA_EMULATION

@@ -11,6 +11,7 @@ void throw_error(const char* what, const char* call, const char* file, int line,
   throw Error(os.str());
 }
 
+#ifndef CGAN_CUDA_EMULATION
 const char* cublas_status_string(cublasStatus_t s) {
   switch (s) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
@@ -26,5 +27,6 @@ const char* cublas_status_string(cublasStatus_t s) {
     default: return "unknown cuBLAS status";
   }
 }
+#endif
 
 }  // namespace cgan::detail
