@@ -7,9 +7,17 @@ BUILD_PKGS=(cmake ninja-build g++ pkg-config libopencv-dev libstb-dev libcli11-d
             nlohmann-json3-dev libopenblas-dev catch2)
 # Independent references used by tests (PyTorch and OpenCV on the CPU).
 TEST_PKGS=(python3 python3-numpy python3-torch python3-opencv)
+# The CUDA emulation build (emu/): fibers for the emulated threads.
+EMU_PKGS=(libboost-context-dev)
 
 want=("${BUILD_PKGS[@]}")
-if [[ "${1:-}" == "--with-test-deps" ]]; then want+=("${TEST_PKGS[@]}"); fi
+for arg in "$@"; do
+  case "$arg" in
+    --with-test-deps) want+=("${TEST_PKGS[@]}" "${EMU_PKGS[@]}") ;;  # run_tests.sh builds emulation too
+    --emulation) want+=("${EMU_PKGS[@]}") ;;
+    *) echo "install_deps.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do

@@ -6,6 +6,9 @@
 
 #include "cgan/profile.hpp"
 #include "cuda_check.hpp"
+#ifdef CGAN_CUDA_EMULATION
+#include <cuda_emu/emu.hpp>
+#endif
 #include "kernels/fill.hpp"
 
 namespace cgan {
@@ -81,7 +84,8 @@ Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values)
              "from_vector: shape " << shape_str(shape) << " needs " << shape_numel(shape)
                                    << " values, got " << values.size());
   Tensor t = empty_cpu(shape);
-  std::memcpy(t.raw(), values.data(), values.size() * sizeof(float));
+  // memcpy from an empty vector's null data() is undefined even for 0 bytes (UBSan).
+  if (!values.empty()) std::memcpy(t.raw(), values.data(), values.size() * sizeof(float));
   return t;
 }
 
@@ -94,7 +98,13 @@ int64_t Tensor::dim(int i) const {
 
 void* Tensor::raw() const {
   CGAN_CHECK(storage_, "use of an undefined tensor");
-  return static_cast<char*>(storage_->data()) + offset_bytes_;
+  void* p = static_cast<char*>(storage_->data()) + offset_bytes_;
+#ifdef CGAN_CUDA_EMULATION
+  // Host code reaches CPU tensors' memory through here; on a GPU machine a device pointer
+  // behind a CPU tensor would crash, so under emulation it is an error.
+  if (storage_->device().is_cpu()) cuda_emu::require_host_pointer(p, "Tensor::raw() of a CPU tensor");
+#endif
+  return p;
 }
 
 float* Tensor::f32() const {

@@ -18,6 +18,8 @@
 #include <string>
 #include <unordered_map>
 
+#include <unistd.h>
+
 #include "cuda_emu/emu.hpp"
 #include "state.hpp"
 
@@ -55,9 +57,23 @@ struct ErrorState {
   std::string sticky_message;
 };
 ErrorState& errors() {
-  static ErrorState e;
-  return e;
+  static ErrorState* e = new ErrorState;  // never destroyed: read by the exit check below
+  return *e;
 }
+
+// A kernel violation that nobody cleared with cudaDeviceReset fails the process, even if the
+// program ignored the error codes (or a test caught the exception they became).
+void check_at_exit() {
+  if (errors().sticky != cudaSuccess) {
+    std::fprintf(stderr, "cuda-emu: exiting after a kernel violation (exit status 86): %s\n",
+                 errors().sticky_message.c_str());
+    std::fflush(stderr);
+    _exit(86);
+  }
+}
+struct InstallExitCheck {
+  InstallExitCheck() { std::atexit(check_at_exit); }
+} install_exit_check;
 
 cudaError_t fail(cudaError_t e, const std::string& message) {
   std::fprintf(stderr, "cuda-emu: %s\n", message.c_str());

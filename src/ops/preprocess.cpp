@@ -32,10 +32,13 @@ void pixels_to_tensor(Tensor& out, const uint8_t* pixels, ChannelOrder order, Co
   const size_t bytes = static_cast<size_t>(N * HW * 3);
   if (bytes == 0) return;
   auto* staged = static_cast<uint8_t*>(ctx.workspace(bytes));
-  // From pageable memory the copy is staged before this call returns, so the caller may
-  // reuse `pixels` at once; the kernel is ordered after it on the stream.
+  // `pixels` is pageable memory the caller may free or reuse as soon as we return, and CUDA
+  // does not promise that an async copy from pageable memory has read it by then (the
+  // emulator's deferred streams caught preprocess_images freeing its buffer first): wait for
+  // the copy. The kernel is ordered after it on the stream.
   CGAN_CUDA_CHECK(
       cudaMemcpyAsync(staged, pixels, bytes, cudaMemcpyHostToDevice, ctx.stream()));
+  CGAN_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
   kernels::u8_hwc_to_f32_nchw(out.f32(), staged, N, HW, bgr, ctx.stream());
 }
 

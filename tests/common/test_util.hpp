@@ -101,4 +101,17 @@ inline double max_rel_error(const std::vector<float>& a, const std::vector<float
   return num / den;
 }
 
+// ||a - b||_2 / ||b||_2; infinite if anything is not finite.
+inline double rel_l2_error(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double num = 0, den = 1e-300;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
+    const double d = double(a[i]) - double(b[i]);
+    num += d * d;
+    den += double(b[i]) * double(b[i]);
+  }
+  return std::sqrt(num / den);
+}
+
 }  // namespace cgan::test
