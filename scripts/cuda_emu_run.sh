@@ -37,7 +37,7 @@ fi
 export CUDA_EMU_STREAMS="${CUDA_EMU_STREAMS:-deferred}"
 export CUDA_EMU_ORDER="${CUDA_EMU_ORDER:-permuted}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=0}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:abort_on_error=1}"
 set +e
 "$BUILD/program" "$@"
 rc=$?

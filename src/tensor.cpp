@@ -169,6 +169,7 @@ std::vector<float> Tensor::to_vector() const {
   CGAN_CHECK(!is_cuda(), "to_vector() without a context needs a CPU tensor; pass the context");
   std::vector<float> v(static_cast<size_t>(numel()));
   const size_t n = v.size();
+  if (n == 0) return v;  // an empty vector's data() may be null: no memcpy (UBSan)
   switch (dtype_) {
     case DType::F32: std::memcpy(v.data(), raw(), n * 4); break;
     case DType::F16:

@@ -65,7 +65,7 @@ struct LaneImpl : Lane {
 class StackPool {
  public:
   ctx::stack_context allocate() {
-    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    static const size_t page = size_t(sysconf(_SC_PAGESIZE));
     const size_t size = options().stack_bytes;
     if (size != size_) {  // the option changed: drop stacks of the old size
       for (void* b : free_) munmap(b, size_ + page);
@@ -83,10 +83,8 @@ class StackPool {
       mprotect(m, page, PROT_NONE);
       base = static_cast<char*>(m);
     }
-#if CUDA_EMU_ASAN
-    // A thread abandoned after a violation may have left its frames poisoned.
-    ASAN_UNPOISON_MEMORY_REGION(base + page, size_);
-#endif
+    // No unpoisoning needed: a stack comes back here only from a thread that returned (its
+    // frames unpoisoned on the way out); threads abandoned after a violation keep theirs.
     ctx::stack_context sc;
     sc.size = size_;
     sc.sp = base + page + size_;
@@ -94,7 +92,7 @@ class StackPool {
     return sc;
   }
   void deallocate(ctx::stack_context& sc) {
-    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    static const size_t page = size_t(sysconf(_SC_PAGESIZE));
     char* base = static_cast<char*>(sc.sp) - sc.size - page;
     if (sc.size == size_) {
       free_.push_back(base);

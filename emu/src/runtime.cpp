@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -92,9 +93,11 @@ struct Allocation {
   size_t bytes;
   MemKind kind;
 };
+// Never destroyed: device memory a program did not free is released with the process, as a
+// CUDA context's is, so it stays reachable (and quiet for LeakSanitizer) until then.
 std::map<uintptr_t, Allocation>& allocations() {
-  static std::map<uintptr_t, Allocation> m;
-  return m;
+  static auto* m = new std::map<uintptr_t, Allocation>;
+  return *m;
 }
 // The allocation containing p, or nullptr.
 const std::pair<const uintptr_t, Allocation>* find_alloc(const void* p) {
@@ -148,12 +151,12 @@ Stream& legacy_stream() {
   return s;
 }
 std::set<Stream*>& streams() {
-  static std::set<Stream*> s;
-  return s;
+  static auto* s = new std::set<Stream*>;
+  return *s;
 }
 std::set<Event*>& events() {
-  static std::set<Event*> s;
-  return s;
+  static auto* s = new std::set<Event*>;
+  return *s;
 }
 
 cudaError_t resolve(cudaStream_t h, Stream** out, const char* call) {
@@ -293,11 +296,20 @@ void death_callback() {
   const std::string pos = current_position();
   if (!pos.empty()) std::fprintf(stderr, "cuda-emu: the error above happened in %s\n", pos.c_str());
 }
+// UBSan's runtime has its own copy of the death callback that the call below does not reach;
+// it is told to abort instead (see __ubsan_default_options), and SIGABRT lands here. So do
+// assert() and __trap-like aborts inside kernels.
+void on_abort(int) {
+  death_callback();
+  std::fflush(stderr);
+  _exit(134);  // the status of an abort, without a core dump per failed kernel
+}
 struct InstallDeathCallback {
   InstallDeathCallback() {
 #if CUDA_EMU_ASAN || defined(__SANITIZE_THREAD__)
     __sanitizer_set_death_callback(death_callback);
 #endif
+    std::signal(SIGABRT, on_abort);
   }
 } install_death_callback;
 
@@ -837,3 +849,10 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
 }
 
 }  // extern "C"
+
+// Sanitizer defaults for every program linked with the emulator (the environment still
+// overrides them): UBSan reports with a stack and aborts, so the position of the emulated
+// thread is printed (on_abort above).
+extern "C" const char* __ubsan_default_options() {
+  return "print_stacktrace=1:halt_on_error=1:abort_on_error=1";
+}

@@ -213,3 +213,9 @@ using std::isfinite;
 using std::isinf;
 using std::isnan;
 using std::signbit;
+
+// The toolkit declares these kernel-pointer templates for nvcc only.
+template <class T>
+inline cudaError_t cudaFuncSetAttribute(T* entry, cudaFuncAttribute attr, int value) {
+  return ::cudaFuncSetAttribute(reinterpret_cast<const void*>(entry), attr, value);
+}
