@@ -28,6 +28,7 @@ TEST_CASE("training steps on the GPU match the CPU") {
   train::Trainer gpu(config("cuda"));
   gpu.context().allow_tf32 = false;
   REQUIRE(gpu.context().is_cuda());
+  const std::vector<float> g_init = cpu.generator().params().values().to_vector(cpu.context());
   for (int k = 0; k < 4; ++k) {
     const train::StepLosses a = cpu.step(), b = gpu.step();
     const double x[5] = {a.d_real, a.d_smooth, a.d_fake, a.g_adv, a.content};
@@ -45,13 +46,14 @@ TEST_CASE("training steps on the GPU match the CPU") {
   // differences wherever a gradient is small. And gradients do differ beyond rounding: a ReLU
   // input within rounding of 0 takes different sides on the two devices, and that flipped
   // mask element changes the gradients of every earlier layer (test_networks_cuda.cpp). The
-  // emulated run has ~60% of the weights more than 0.05 lr apart after 4 steps, so the check
-  // is on the RMS difference (a fraction of lr) and the worst weight (a few steps), not on a
-  // count. Conv biases in front of non-affine instance norms (zero true gradient) are left out.
+  // emulated run has ~60% of the weights more than 0.05 lr apart after 4 steps (RMS 0.49 lr),
+  // so the check is that the two 4-step updates point the same way (a wrong update rule or
+  // gradient would not) and that no weight is more than a few steps off, not a count.
+  // Conv biases in front of non-affine instance norms (zero true gradient) are left out.
   const std::vector<float> g_cpu = cpu.generator().params().values().to_vector(cpu.context());
   const std::vector<float> g_gpu = gpu.generator().params().values().to_vector(gpu.context());
   const double lr = 2e-4;
-  double worst = 0, sq = 0;
+  double worst = 0, sq = 0, dot = 0, n_cpu = 0, n_gpu = 0;
   size_t compared = 0, off = 0;
   for (const auto& p : cpu.generator().params().list()) {
     if (p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0 && p.name != "last.bias")
@@ -61,17 +63,27 @@ TEST_CASE("training steps on the GPU match the CPU") {
                                 g_gpu[static_cast<size_t>(p.offset + i)]);
       worst = std::max(worst, d);
       sq += d * d;
+      const size_t j = static_cast<size_t>(p.offset + i);
+      const double uc = double(g_cpu[j]) - g_init[j], ug = double(g_gpu[j]) - g_init[j];
+      dot += uc * ug;
+      n_cpu += uc * uc;
+      n_gpu += ug * ug;
       off += d > 0.05 * lr;
       ++compared;
     }
   }
   REQUIRE(compared > 0);
   const double rms = std::sqrt(sq / double(compared));
+  const double cosine = dot / std::sqrt(n_cpu * n_gpu + 1e-300);
   WARN("GPU vs CPU after 4 steps: worst weight difference " << worst / lr << " x lr, RMS "
                                                             << rms / lr << " x lr; " << off
                                                             << " of " << compared
-                                                            << " weights differ by > 0.05 lr");
-  CHECK(rms < 0.5 * lr);
+                                                            << " weights differ by > 0.05 lr; "
+                                                            << "cosine of the updates " << cosine
+                                                            << ", RMS update "
+                                                            << std::sqrt(n_cpu / double(compared)) / lr
+                                                            << " x lr");
+  CHECK(cosine > 0.95);
   CHECK(worst < 10 * lr);
 
   // Checkpoint written from the GPU resumes on the CPU.
