@@ -6,7 +6,7 @@ set -euo pipefail
 BUILD_PKGS=(cmake ninja-build g++ pkg-config libopencv-dev libstb-dev libcli11-dev
             nlohmann-json3-dev libopenblas-dev catch2)
 # Independent references used by tests (PyTorch and OpenCV on the CPU).
-TEST_PKGS=(python3 python3-numpy python3-torch python3-opencv)
+TEST_PKGS=(python3 python3-numpy python3-torch python3-opencv python3-pil)
 # The CUDA emulation build (emu/): fibers for the emulated threads.
 EMU_PKGS=(libboost-context-dev)
 
