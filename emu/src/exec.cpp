@@ -264,6 +264,13 @@ void start_fibers(BlockRun& run) {
   }
 }
 
+// "__shfl_xor_sync at file:line with mask 0x0000ffff": the call a waiting lane is in.
+std::string warp_call(const LaneImpl* l) {
+  char mask[16];
+  std::snprintf(mask, sizeof mask, "%08x", l->mask);
+  return std::string(warp_kind_name(l->wkind)) + " at " + site(l->file, l->line) + " with mask 0x" + mask;
+}
+
 // Lanes waiting at warp-synchronous calls whose whole mask has arrived go on; returns whether
 // any did. Mask errors are violations.
 bool release_warps(BlockRun& run) {
@@ -273,29 +280,22 @@ bool release_warps(BlockRun& run) {
     if (l->st != St::Warp) continue;
     const int base = l->warp * 32;
     if (!((l->mask >> l->lane) & 1u)) {
-      violation(l, std::string(warp_kind_name(l->wkind)) + " at " + site(l->file, l->line) +
-                       " with mask 0x" + [&] { char b[16]; std::snprintf(b, sizeof b, "%08x", l->mask); return std::string(b); }() +
-                       ", which does not include the calling lane");
+      violation(l, warp_call(l) + ", which does not include the calling lane");
       return false;
     }
     bool ready = true;
     for (int b = 0; b < 32; ++b) {
       if (!((l->mask >> b) & 1u)) continue;
-      char mbuf[16];
-      std::snprintf(mbuf, sizeof mbuf, "%08x", l->mask);
       const int idx = base + b;
       if (idx >= run.n) {
-        violation(l, std::string(warp_kind_name(l->wkind)) + " at " + site(l->file, l->line) +
-                         " with mask 0x" + mbuf + " names lane " + std::to_string(b) +
+        violation(l, warp_call(l) + " names lane " + std::to_string(b) +
                          ", which does not exist (this warp has only " +
                          std::to_string(run.n - base) + " threads)");
         return false;
       }
       LaneImpl* m = &run.lanes[idx];
       if (m->st == St::Done) {
-        violation(l, std::string(warp_kind_name(l->wkind)) + " at " + site(l->file, l->line) +
-                         " with mask 0x" + mbuf + " names lane " + std::to_string(b) +
-                         ", which has already exited");
+        violation(l, warp_call(l) + " names lane " + std::to_string(b) + ", which has already exited");
         return false;
       }
       if (m->st != St::Warp) {
@@ -303,12 +303,7 @@ bool release_warps(BlockRun& run) {
         continue;
       }
       if (m->wkind != l->wkind || m->mask != l->mask) {
-        char m2[16];
-        std::snprintf(m2, sizeof m2, "%08x", m->mask);
-        violation(l, std::string(warp_kind_name(l->wkind)) + " at " + site(l->file, l->line) +
-                         " with mask 0x" + mbuf + ", but lane " + std::to_string(b) + " is in " +
-                         warp_kind_name(m->wkind) + " at " + site(m->file, m->line) +
-                         " with mask 0x" + m2);
+        violation(l, warp_call(l) + ", but lane " + std::to_string(b) + " is in " + warp_call(m));
         return false;
       }
     }

@@ -218,24 +218,17 @@ std::string ptr_str(const void* p) {
   return b;
 }
 
-// Checks one side of a copy: `device` says which kind of memory the cudaMemcpyKind claims.
+// Checks one side of a copy: `device` says which kind of memory the cudaMemcpyKind claims
+// (`any`: cudaMemcpyDefault, either kind).
 cudaError_t check_side(const char* call, const char* side, const void* p, size_t n, bool device,
                        bool any) {
   const auto* al = find_alloc(p);
   const bool is_dev = al && al->second.kind == MemKind::Device;
-  if (any) {
-    if (al && !range_in(al, p, n))
-      return fail(cudaErrorInvalidValue, std::string(call) + ": " + side + " " + ptr_str(p) + " + " +
-                                             std::to_string(n) + " bytes runs past its allocation of " +
-                                             std::to_string(al->second.bytes) + " bytes");
-    return cudaSuccess;
-  }
-  if (device && !is_dev)
-    return fail(cudaErrorInvalidValue, std::string(call) + ": " + side + " " + ptr_str(p) +
-                                           " is host memory but the cudaMemcpyKind says device");
-  if (!device && is_dev)
-    return fail(cudaErrorInvalidValue, std::string(call) + ": " + side + " " + ptr_str(p) +
-                                           " is device memory but the cudaMemcpyKind says host");
+  if (!any && device != is_dev)
+    return fail(cudaErrorInvalidValue, std::string(call) + ": " + side + " " + ptr_str(p) + " is " +
+                                           (is_dev ? "device" : "host") +
+                                           " memory but the cudaMemcpyKind says " +
+                                           (device ? "device" : "host"));
   if (al && !range_in(al, p, n))
     return fail(cudaErrorInvalidValue, std::string(call) + ": " + side + " " + ptr_str(p) + " + " +
                                            std::to_string(n) + " bytes runs past its allocation of " +
@@ -433,6 +426,20 @@ void set_seed(uint64_t seed) { options().seed = seed; }
 // ---- the CUDA runtime API -------------------------------------------------------------------
 using namespace cuda_emu::detail;
 #define LOCK std::lock_guard<std::recursive_mutex> lock_(device_mutex())
+
+// A new stream or event, registered so that a destroyed handle is recognised as one.
+template <class Obj, class Handle>
+static cudaError_t create_handle(std::set<Obj*>& live, Handle* out, unsigned int flags,
+                                 const char* call) {
+  LOCK;
+  CUDA_EMU_STICKY();
+  if (!out) return fail(cudaErrorInvalidValue, std::string(call) + ": null output");
+  Obj* o = new Obj;
+  o->flags = flags;
+  live.insert(o);
+  *out = reinterpret_cast<Handle>(o);
+  return cudaSuccess;
+}
 
 extern "C" {
 
@@ -697,14 +704,7 @@ cudaError_t cudaMemset(void* p, int value, size_t n) { return cudaMemsetAsync(p,
 
 // -- streams --
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* out, unsigned int flags) {
-  LOCK;
-  CUDA_EMU_STICKY();
-  if (!out) return fail(cudaErrorInvalidValue, "cudaStreamCreate: null output");
-  Stream* s = new Stream;
-  s->flags = flags;
-  streams().insert(s);
-  *out = reinterpret_cast<cudaStream_t>(s);
-  return cudaSuccess;
+  return create_handle(streams(), out, flags, "cudaStreamCreate");
 }
 cudaError_t cudaStreamCreate(cudaStream_t* out) { return cudaStreamCreateWithFlags(out, cudaStreamDefault); }
 cudaError_t cudaStreamCreateWithPriority(cudaStream_t* out, unsigned int flags, int) {
@@ -750,14 +750,7 @@ cudaError_t cudaLaunchHostFunc(cudaStream_t h, cudaHostFn_t fn, void* user) {
 
 // -- events --
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* out, unsigned int flags) {
-  LOCK;
-  CUDA_EMU_STICKY();
-  if (!out) return fail(cudaErrorInvalidValue, "cudaEventCreate: null output");
-  Event* e = new Event;
-  e->flags = flags;
-  events().insert(e);
-  *out = reinterpret_cast<cudaEvent_t>(e);
-  return cudaSuccess;
+  return create_handle(events(), out, flags, "cudaEventCreate");
 }
 cudaError_t cudaEventCreate(cudaEvent_t* out) { return cudaEventCreateWithFlags(out, cudaEventDefault); }
 static cudaError_t resolve_event(cudaEvent_t h, Event** out, const char* call) {

@@ -39,19 +39,6 @@ constexpr double kFeatTol = 1e-4;
 constexpr double kGradL2Tol = 1e-3;
 constexpr double kGradMaxTol = 1e-2;
 
-// ||a-b|| / ||b|| over the whole tensor.
-double rel_l2_error(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double num = 0, den = 1e-300;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
-    const double d = double(a[i]) - double(b[i]);
-    num += d * d;
-    den += double(b[i]) * double(b[i]);
-  }
-  return std::sqrt(num / den);
-}
-
 // The torchvision features.N indices and channel widths up to conv4_4.
 struct ConvInfo {
   int index, in_ch, out_ch;
@@ -154,7 +141,7 @@ Errors parity(const std::string& weights, Layer layer, bool after_relu,
     REQUIRE(rf.shape() == feats[k].shape());
     const double ef = test::max_rel_error(feats[k].to_vector(), rf.to_vector());
     const std::vector<float> ga = grads[k].to_vector(), gb = ref.f32("d_x." + ks).to_vector();
-    const double eg = test::max_rel_error(ga, gb), eg2 = rel_l2_error(ga, gb);
+    const double eg = test::max_rel_error(ga, gb), eg2 = test::rel_l2_error(ga, gb);
     std::cout << "  " << (layer == Layer::Conv4_4 ? "conv4_4" : "conv3_2")
               << (after_relu ? " after ReLU" : " before ReLU") << " "
               << shape_str(cases[k].shape) << " " << order_name(cases[k].order)
