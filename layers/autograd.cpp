@@ -111,28 +111,31 @@ void ParameterSet::zero_grad(Context& ctx) {
 void ParameterSet::load(const SafeTensors& st, const std::string& source, bool allow_unexpected,
                         Context& ctx) {
   CGAN_CHECK(allocated(), "ParameterSet::load before allocate()");
-  std::ostringstream problems;
+  // The first few problems name the tensors; 146 lines for a wrong architecture help nobody.
+  constexpr int kShown = 8;
+  std::ostringstream problems, rest;
   int count = 0;
+  auto problem = [&]() -> std::ostream& { return ++count <= kShown ? problems : rest; };
   for (const Parameter& p : params_) {
     if (!st.contains(p.name)) {
-      problems << "\n  missing tensor '" << p.name << "' (expected shape "
-               << shape_str(p.shape) << ")";
-      ++count;
+      problem() << "\n  missing tensor '" << p.name << "' (expected shape "
+                << shape_str(p.shape) << ")";
     } else if (st.at(p.name).shape() != p.shape) {
-      problems << "\n  tensor '" << p.name << "' has shape " << shape_str(st.at(p.name).shape())
-               << ", expected " << shape_str(p.shape);
-      ++count;
+      problem() << "\n  tensor '" << p.name << "' has shape "
+                << shape_str(st.at(p.name).shape()) << ", expected " << shape_str(p.shape);
     }
   }
   if (!allow_unexpected)
     for (const auto& kv : st.tensors)
       if (!index_.count(kv.first)) {
-        problems << "\n  unexpected tensor '" << kv.first << "' "
-                 << shape_str(kv.second.shape());
-        ++count;
+        problem() << "\n  unexpected tensor '" << kv.first << "' "
+                  << shape_str(kv.second.shape());
       }
   if (count)
-    CGAN_FAIL(source << ": " << count << " problem(s) loading weights:" << problems.str());
+    CGAN_FAIL(source << ": " << count << " problem(s) loading weights:" << problems.str()
+                     << (count > kShown ? "\n  ... and " + std::to_string(count - kShown) +
+                                              " more"
+                                        : std::string()));
   for (Parameter& p : params_) p.value.copy_from(st.f32(p.name), ctx);
 }
 

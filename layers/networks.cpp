@@ -1,5 +1,7 @@
 #include "cgan/networks.hpp"
 
+#include <cmath>
+
 #include "cgan/vgg.hpp"
 
 namespace cgan {
@@ -32,6 +34,16 @@ Tensor Generator::infer(const Tensor& x) {
 Shape Generator::output_shape(const Shape& in) {
   auto up = [](int64_t v) { return ((v + 1) / 2 + 1) / 2 * 4; };
   return {in[0], in[1], up(in[2]), up(in[3])};
+}
+
+const char* generator_arch_name(GeneratorArch arch) {
+  return arch == GeneratorArch::Official ? "official" : "seed";
+}
+
+std::optional<GeneratorArch> recognize_generator_arch(const SafeTensors& st) {
+  if (st.contains("conv01_1.weight") && st.contains("in01_1.scale")) return GeneratorArch::Official;
+  if (st.contains("initial.0.weight") && st.contains("last.weight")) return GeneratorArch::Seed;
+  return std::nullopt;
 }
 
 std::unique_ptr<Generator> make_generator(GeneratorArch arch, Context& ctx) {
@@ -185,7 +197,15 @@ VGG19Features::VGG19Features(Context& ctx, const Options& o) : Module(ctx), opt_
       continue;
     }
     convs_.emplace_back();
-    convs_.back().declare(params_, "features." + std::to_string(index), in_ch, v, 3, kSame);
+    nn::Conv& conv = convs_.back();
+    conv.declare(params_, "features." + std::to_string(index), in_ch, v, 3, kSame);
+    // Random VGG (smoke tests, no weight file): He init, as torchvision initializes VGG, so
+    // activations keep their scale through 16 ReLU layers. PyTorch's default conv init
+    // (U(+-1/sqrt(fan_in))) shrinks them ~sqrt(6) per layer, and by conv4_4 the content loss
+    // is ~1e-5 with gradients that are rounding noise. Uniform with the He variance 2/fan_in;
+    // fan_in rather than torchvision's fan_out, because the forward scale is what matters here.
+    params_[conv.weight].bound = static_cast<float>(std::sqrt(6.0 / (in_ch * 9.0)));
+    params_[conv.bias].init = nn::Init::Zeros;
     pool_after_.push_back(false);
     in_ch = v;
     index += 2;

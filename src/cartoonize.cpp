@@ -2,14 +2,57 @@
 
 #include "cgan/preprocess.hpp"
 #include "cgan/resize.hpp"
+#include "cgan/safetensors.hpp"
 
 namespace cgan {
 
+namespace {
+
+GeneratorArch resolve_arch(const SafeTensors& st, const std::string& path,
+                           const std::optional<GeneratorArch>& asked) {
+  const auto meta = st.metadata.find("arch");
+  if (meta != st.metadata.end()) {
+    const GeneratorArch said = parse_generator_arch(meta->second);
+    CGAN_CHECK(!asked || *asked == said,
+               path << ": its __metadata__ says arch '" << meta->second << "', but arch '"
+                    << generator_arch_name(*asked) << "' was asked for");
+    return said;
+  }
+  if (asked) return *asked;
+  if (const auto seen = recognize_generator_arch(st)) return *seen;
+  CGAN_FAIL(path << ": not a CartoonGAN generator: no __metadata__ arch, and neither "
+                    "'conv01_1.weight' (official) nor 'initial.0.weight' (seed) is in it");
+}
+
+ChannelOrder resolve_order(const SafeTensors& st, const std::string& path,
+                           const std::optional<ChannelOrder>& asked, const Generator& gen) {
+  if (asked) return *asked;
+  const auto meta = st.metadata.find("channel_order");
+  if (meta == st.metadata.end()) return gen.channel_order();
+  if (meta->second == "BGR" || meta->second == "bgr") return ChannelOrder::BGR;
+  if (meta->second == "RGB" || meta->second == "rgb") return ChannelOrder::RGB;
+  CGAN_FAIL(path << ": unknown __metadata__ channel_order '" << meta->second
+                 << "' (expected BGR or RGB)");
+}
+
+}  // namespace
+
 Cartoonizer::Cartoonizer(const std::string& weights_path, const CartoonizeOptions& opt,
                          Context& ctx)
-    : opt_(opt), ctx_(&ctx), gen_(make_generator(opt.arch, ctx)) {
-  order_ = opt.order ? *opt.order : gen_->channel_order();
-  gen_->load(weights_path);
+    : opt_(opt), ctx_(&ctx) {
+  const SafeTensors st = read_safetensors(weights_path);
+  arch_ = resolve_arch(st, weights_path, opt.arch);
+  gen_ = make_generator(arch_, ctx);
+  order_ = resolve_order(st, weights_path, opt.order, *gen_);
+  try {
+    gen_->params().load(st, weights_path, /*allow_unexpected=*/false, ctx);
+  } catch (const Error& e) {
+    const auto seen = recognize_generator_arch(st);
+    if (!seen || *seen == arch_) throw;
+    CGAN_FAIL(e.what() << "\n  (these are the " << generator_arch_name(*seen)
+                       << " architecture's tensors: use arch '" << generator_arch_name(*seen)
+                       << "', e.g. --arch " << generator_arch_name(*seen) << ")");
+  }
 }
 
 Image Cartoonizer::prepare(const Image& photo) const {

@@ -1,12 +1,15 @@
 // cgan_cartoonize: photos -> cartoons with a pretrained CartoonGAN generator.
 //
 //   cgan_cartoonize --weights hayao.safetensors photo.jpg dir/ -o out/ [--max-side 450]
+//   cgan_cartoonize --style hayao photo.jpg -o cartoon.jpg   (after scripts/download_models.sh)
 //
 // Unreadable inputs are reported and skipped; the exit status is non-zero if any failed.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <iostream>
@@ -16,6 +19,7 @@
 
 #include "cgan/cartoonize.hpp"
 #include "cgan/device.hpp"
+#include "cgan/resize.hpp"
 
 namespace fs = std::filesystem;
 using namespace cgan;
@@ -24,8 +28,38 @@ namespace {
 
 struct Job {
   std::string input, output;
-  Image image;  // prepared (resized) input
+  size_t index = 0;  // position among the inputs (the grid keeps their order)
+  Image image;       // prepared (resized) input
 };
+
+// One picture to look at: a row per input, photo | cartoon, each scaled to `row_height`.
+Image side_by_side_grid(const std::vector<std::pair<Image, Image>>& rows, int row_height) {
+  const int gap = 6;
+  std::vector<std::pair<Image, Image>> scaled;
+  int width = 0;
+  for (const auto& [photo, cartoon] : rows) {
+    auto fit = [&](const Image& im) {
+      const int w = std::max(1, static_cast<int>(std::lround(double(im.width) * row_height /
+                                                             std::max(im.height, 1))));
+      return resize_bicubic(im, w, row_height);
+    };
+    scaled.emplace_back(fit(photo), fit(cartoon));
+    width = std::max(width, scaled.back().first.width + gap + scaled.back().second.width);
+  }
+  const int n = static_cast<int>(scaled.size());
+  Image grid(width + 2 * gap, n * row_height + (n + 1) * gap);
+  std::fill(grid.pixels.begin(), grid.pixels.end(), uint8_t{255});
+  auto blit = [&](const Image& im, int x0, int y0) {
+    for (int y = 0; y < im.height; ++y)
+      std::copy(im.at(0, y), im.at(0, y) + 3 * im.width, grid.at(x0, y0 + y));
+  };
+  for (int r = 0; r < n; ++r) {
+    const int y = gap + r * (row_height + gap);
+    blit(scaled[r].first, gap, y);
+    blit(scaled[r].second, 2 * gap + scaled[r].first.width, y);
+  }
+  return grid;
+}
 
 // Files as given; directories contribute their image files (sorted, not recursive).
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs, int& failures) {
@@ -51,16 +85,51 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs, i
   return files;
 }
 
+// Where `--style NAME` looks for models/cartoongan_NAME.safetensors (what
+// scripts/download_models.sh writes): $CGAN_MODELS, ./models, then the repository's models/
+// beside the build folder holding this executable.
+std::vector<fs::path> model_dirs(const char* argv0) {
+  std::vector<fs::path> dirs;
+  if (const char* e = std::getenv("CGAN_MODELS"); e && *e) dirs.emplace_back(e);
+  dirs.emplace_back("models");
+  std::error_code ec;
+  const fs::path exe = fs::canonical("/proc/self/exe", ec);
+  const fs::path here = ec ? fs::absolute(argv0).parent_path() : exe.parent_path();
+  dirs.push_back(here.parent_path() / "models");
+  return dirs;
+}
+
+std::string find_style(const std::string& style, const char* argv0) {
+  const std::string name = "cartoongan_" + style + ".safetensors";
+  std::ostringstream looked;
+  for (const fs::path& d : model_dirs(argv0)) {
+    std::error_code ec;
+    if (fs::is_regular_file(d / name, ec)) return (d / name).string();
+    looked << " " << (d / name).string();
+  }
+  CGAN_FAIL("no weights for style '" << style << "' (looked for" << looked.str()
+                                     << "); get them with: bash scripts/download_models.sh "
+                                     << style);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Cartoonize photos with a CartoonGAN generator"};
-  std::string weights, output, arch = "official", device = "auto";
+  std::string weights, style, output, arch, device = "auto";
   std::vector<std::string> inputs;
-  int max_side = 0, batch = 4;
+  int max_side = -1, batch = 4;
   bool bgr = false, rgb = false;
-  app.add_option("--weights", weights, "generator weights (.safetensors)")->required();
-  app.add_option("--arch", arch, "generator architecture")
+  auto* o_weights = app.add_option("--weights", weights, "generator weights (.safetensors)");
+  app.add_option("--style", style,
+                 "an official style downloaded by scripts/download_models.sh (models/"
+                 "cartoongan_STYLE.safetensors or $CGAN_MODELS/...), with the official "
+                 "preprocessing (--max-side 450 unless given)")
+      ->check(CLI::IsMember({"hayao", "hosoda", "paprika", "shinkai"}))
+      ->excludes(o_weights);
+  app.add_option("--arch", arch,
+                 "generator architecture; default: the file's __metadata__, else recognized "
+                 "from its tensor names")
       ->check(CLI::IsMember({"official", "seed"}));
   app.add_option("inputs", inputs, "image files or directories")->required();
   app.add_option("-o,--output", output,
@@ -69,22 +138,41 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N");
   app.add_option("--max-side", max_side,
                  "resize so the longer side is N (PIL bicubic, as the official model); 0 keeps "
-                 "the size")
+                 "the size (the default, or 450 with --style)")
       ->check(CLI::NonNegativeNumber);
+  std::string grid;
+  app.add_option("--grid", grid,
+                 "also write one image FILE with a row per input: photo | cartoon");
   app.add_option("--batch", batch, "images per forward pass (same-size images only)")
       ->check(CLI::PositiveNumber);
-  auto* o_bgr = app.add_flag("--bgr", bgr, "the weights expect BGR input (official default)");
-  app.add_flag("--rgb", rgb, "the weights expect RGB input (seed default)")->excludes(o_bgr);
+  auto* o_bgr = app.add_flag("--bgr", bgr,
+                             "the weights expect BGR input (default: the file's __metadata__, "
+                             "else BGR for official, RGB for seed)");
+  app.add_flag("--rgb", rgb, "the weights expect RGB input")->excludes(o_bgr);
   CLI11_PARSE(app, argc, argv);
+  if (weights.empty() && style.empty()) {
+    std::cerr << "error: give --weights FILE or --style "
+                 "hayao|hosoda|paprika|shinkai\n";
+    return 1;
+  }
 
   try {
+    if (!style.empty()) {
+      weights = find_style(style, argv[0]);
+      if (max_side < 0) max_side = 450;
+    }
     auto ctx = Context::create(device);
     CartoonizeOptions opt;
-    opt.arch = parse_generator_arch(arch);
-    opt.max_side = max_side;
+    if (!arch.empty()) opt.arch = parse_generator_arch(arch);
+    opt.max_side = std::max(max_side, 0);
     if (bgr) opt.order = ChannelOrder::BGR;
     if (rgb) opt.order = ChannelOrder::RGB;
     Cartoonizer cartoonizer(weights, opt, *ctx);
+    std::cout << "weights " << weights << ": " << generator_arch_name(cartoonizer.arch())
+              << " generator, " << (cartoonizer.order() == ChannelOrder::BGR ? "BGR" : "RGB")
+              << " input" << (opt.max_side ? ", longer side " + std::to_string(opt.max_side)
+                                           : std::string())
+              << std::endl;
 
     int failures = 0;
     const std::vector<std::string> files = expand_inputs(inputs, failures);
@@ -101,9 +189,13 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     std::map<std::pair<int, int>, std::vector<Job>> by_size;  // same-size images batch together
     std::set<std::string> outputs;
-    for (const std::string& f : files) {
+    std::vector<std::pair<Image, Image>> grid_rows(grid.empty() ? 0 : files.size());
+    std::vector<bool> grid_done(grid_rows.size(), false);
+    for (size_t k = 0; k < files.size(); ++k) {
+      const std::string& f = files[k];
       try {
         Job j;
+        j.index = k;
         j.input = f;
         j.output = to_file ? output : (fs::path(output) / fs::path(f).filename()).string();
         CGAN_CHECK(outputs.insert(j.output).second,
@@ -136,6 +228,12 @@ int main(int argc, char** argv) {
         const size_t e = std::min(jobs.size(), b + static_cast<size_t>(batch));
         std::vector<Image> imgs;
         for (size_t i = b; i < e; ++i) imgs.push_back(std::move(jobs[i].image));
+        auto keep_for_grid = [&](const std::vector<Image>& outs) {
+          for (size_t i = b; !grid.empty() && i < e; ++i) {
+            grid_rows[jobs[i].index] = {imgs[i - b], outs[i - b]};
+            grid_done[jobs[i].index] = true;
+          }
+        };
         std::vector<Image> outs;
         try {
           outs = cartoonizer.run(imgs);
@@ -147,6 +245,7 @@ int main(int argc, char** argv) {
           continue;
         }
         collect();
+        keep_for_grid(outs);
         std::vector<std::string> paths;
         for (size_t i = b; i < e; ++i) paths.push_back(jobs[i].output);
         pending = std::async(std::launch::async, [paths = std::move(paths),
@@ -168,6 +267,24 @@ int main(int argc, char** argv) {
       }
     }
     collect();
+    if (!grid.empty()) {
+      std::vector<std::pair<Image, Image>> rows;
+      for (size_t k = 0; k < grid_rows.size(); ++k)
+        if (grid_done[k]) rows.push_back(std::move(grid_rows[k]));
+      if (rows.empty()) {
+        std::cerr << "error: " << grid << ": no image was cartoonized\n";
+        ++failures;
+      } else {
+        try {
+          write_image(grid, side_by_side_grid(rows, 256));
+          std::cout << "wrote " << grid << " (" << rows.size() << " rows: photo | cartoon)"
+                    << std::endl;
+        } catch (const std::exception& ex) {
+          std::cerr << "error: " << grid << ": " << ex.what() << "\n";
+          ++failures;
+        }
+      }
+    }
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << "cartoonized " << done << " image(s) in " << secs << " s ("

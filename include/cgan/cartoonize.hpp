@@ -11,8 +11,11 @@
 namespace cgan {
 
 struct CartoonizeOptions {
-  GeneratorArch arch = GeneratorArch::Official;
-  // Channel order the weights expect; default: BGR for the official arch, RGB for the seed's.
+  // Unset: the weight file's __metadata__ "arch" ("official" | "seed"), else the architecture
+  // its tensor names belong to. Set and contradicted by the metadata: an error.
+  std::optional<GeneratorArch> arch;
+  // Channel order the weights expect. Unset: the file's __metadata__ "channel_order" ("BGR" |
+  // "RGB"), else the architecture's (BGR official, RGB seed).
   std::optional<ChannelOrder> order;
   // Longer side resized to this (PIL bicubic, official rule); 0 keeps the size.
   int max_side = 0;
@@ -30,11 +33,13 @@ class Cartoonizer {
   std::vector<Image> run(const std::vector<Image>& images);
 
   ChannelOrder order() const { return order_; }
+  GeneratorArch arch() const { return arch_; }
   Generator& generator() { return *gen_; }
 
  private:
   CartoonizeOptions opt_;
-  ChannelOrder order_;
+  GeneratorArch arch_ = GeneratorArch::Official;
+  ChannelOrder order_ = ChannelOrder::BGR;
   Context* ctx_;
   std::unique_ptr<Generator> gen_;
 };

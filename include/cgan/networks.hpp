@@ -4,6 +4,7 @@
 #include <array>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cgan/image.hpp"
@@ -118,5 +119,11 @@ class SeedDiscriminator final : public Module {
 };
 
 std::unique_ptr<Generator> make_generator(GeneratorArch arch, Context& ctx);
+
+struct SafeTensors;
+const char* generator_arch_name(GeneratorArch arch);  // "official" | "seed"
+// The architecture whose tensor names a weight file holds (official: `conv01_1.weight`,
+// `in01_1.scale`; seed: `initial.0.weight`, `last.weight`), or none when neither matches.
+std::optional<GeneratorArch> recognize_generator_arch(const SafeTensors& st);
 
 }  // namespace cgan

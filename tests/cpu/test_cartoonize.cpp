@@ -1,6 +1,7 @@
 // cgan_cartoonize end to end: a user's PyTorch seed generator, converted with
 // scripts/convert_pth_to_safetensors.py, gives the same cartoon as PyTorch; bad inputs are
 // reported without stopping the others.
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -57,4 +58,13 @@ TEST_CASE("a user's PyTorch seed generator runs through cgan_cartoonize with mat
   std::ifstream ef2(d + "/err2.txt");
   const std::string err2((std::istreambuf_iterator<char>(ef2)), std::istreambuf_iterator<char>());
   CHECK_THAT(err2, Catch::Contains("missing tensor 'conv01_1.weight'"));
+  // ... a few of them, then a count, and the architecture the file does hold.
+  CHECK_THAT(err2, Catch::Contains(" more"));
+  CHECK_THAT(err2, Catch::Contains("use arch 'seed'"));
+  CHECK(std::count(err2.begin(), err2.end(), '\n') < 16);
+
+  // A bare file (no __metadata__) without --arch: recognized as seed by its tensor names.
+  REQUIRE(sh(bin + "/cgan_cartoonize --weights " + d + "/G.safetensors --device cpu " + d +
+             "/photo.png -o " + d + "/out_auto.png") == 0);
+  CHECK(read_image(d + "/out_auto.png").pixels == got.pixels);
 }

@@ -291,3 +291,44 @@ TEST_CASE("vgg: a full classifier file loads as is") {
     CHECK_THAT(std::string(e.what()), Catch::Contains("'imagenet'"));
   }
 }
+
+TEST_CASE("vgg: init_random keeps the activation scale to conv4_4 (smoke tests get a real loss)") {
+  // Without a weight file the trainer and the tests use VGG19Features::init_random. With
+  // PyTorch's default conv init the conv4_4 features of a [-1,1] image are ~1e-3 of the
+  // input's scale and the content loss ~1e-5: gradients of rounding noise. He init keeps the
+  // RMS within an order of magnitude of the first layer's.
+  Context ctx;
+  VGG19Features::Options o;
+  o.after_relu = false;
+  VGG19Features vgg(ctx, o);
+  vgg.init_random(3);
+  // Biases start at zero; weights span their He bound.
+  for (const auto& p : vgg.params().list()) {
+    const std::vector<float> v = p.value.to_vector();
+    float vmax = 0;
+    for (float x : v) vmax = std::max(vmax, std::abs(x));
+    INFO(p.name << " max|w| " << vmax);
+    if (p.shape.size() == 1) {
+      CHECK(vmax == 0.0f);
+    } else {
+      const double he = std::sqrt(6.0 / double(p.shape[1] * 9));
+      CHECK(vmax <= he);
+      CHECK(vmax > 0.9 * he);
+    }
+  }
+  const auto rms = [](const Tensor& t) {
+    double s = 0;
+    const std::vector<float> v = t.to_vector();
+    for (float x : v) s += double(x) * x;
+    return std::sqrt(s / double(v.size()));
+  };
+  Tape tape(ctx, /*grad_enabled=*/false);
+  const Tensor a = test::random_tensor({2, 3, 48, 40}, 61);
+  const Tensor b = test::random_tensor({2, 3, 48, 40}, 62);
+  const double fa = rms(vgg.forward(tape, nn::input(a), ChannelOrder::RGB)->value);
+  const double fb = rms(vgg.forward(tape, nn::input(b), ChannelOrder::RGB)->value);
+  INFO("conv4_4 RMS " << fa << ", " << fb << " (input RMS " << rms(a) << ")");
+  CHECK(fa > 0.1);
+  CHECK(fa < 100);
+  CHECK(fb > 0.1);
+}
