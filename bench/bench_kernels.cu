@@ -106,6 +106,9 @@ float* dalloc(size_t n, float value = 0.5f) {
   std::vector<float> h(n);
   for (size_t i = 0; i < n; ++i) h[i] = value * float(int(i % 97) - 48) / 48.f;
   CGAN_CUDA_CHECK(cudaMemcpy(p, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+  // cudaMemcpy runs on the legacy stream, which the benchmark's non-blocking stream does not
+  // wait for (and a pageable copy may return before its DMA lands): finish it here.
+  CGAN_CUDA_CHECK(cudaDeviceSynchronize());
   return p;
 }
 
@@ -227,6 +230,7 @@ void run_all() {
     AdamHyper* dh = nullptr;
     CGAN_CUDA_CHECK(cudaMalloc(&dh, sizeof h));
     CGAN_CUDA_CHECK(cudaMemcpy(dh, &h, sizeof h, cudaMemcpyHostToDevice));
+    CGAN_CUDA_CHECK(cudaDeviceSynchronize());  // see dalloc
     // read p, g, m, v; write p, m, v
     b.record("adam", "cgan", "11.1M", 7.0 * n * sizeof(float),
              [&] { kernels::adam_step(p, m, v, g, n, dh, s); });

@@ -104,6 +104,8 @@ void gpu_side(const std::vector<Image>& batch, const std::string& size, const st
   for (int i = 0; i < n; ++i)
     CGAN_CUDA_CHECK(cudaMemcpy(src + bytes * i, batch[size_t(i)].pixels.data(), bytes,
                                cudaMemcpyHostToDevice));
+  // Those copies ran on the legacy stream, which `s` (non-blocking) does not wait for.
+  CGAN_CUDA_CHECK(cudaDeviceSynchronize());
   const auto t = smooth::canny_int_thresholds(opt.canny_low, opt.canny_high, opt.canny_l2_gradient);
   const U8ImageLayout layout{int64_t(bytes), 3, 1, 0};
   cudaEvent_t ev[5];

@@ -18,8 +18,16 @@
 
 namespace cgan::test {
 
+// CGAN_REQUIRE_GPU=1 (the GPU check sets it): every skip is a failure, so a GPU run whose CUDA
+// runtime did not start, or that lacks the weights or python modules a test needs, cannot pass.
+inline bool gpu_required() {
+  const char* e = std::getenv("CGAN_REQUIRE_GPU");
+  return e && *e && std::string(e) != "0";
+}
+
 // Prints the marker ctest's SKIP_REGULAR_EXPRESSION looks for, so the test shows as skipped.
 inline void skip(const std::string& why) {
+  if (gpu_required()) FAIL("CGAN_REQUIRE_GPU=1, so this may not skip: " << why);
   std::cout << "CGAN_SKIP: " << why << std::endl;
   WARN("skipped: " << why);
 }
@@ -34,7 +42,14 @@ inline void skip(const std::string& why) {
   } while (0)
 
 // Both can be overridden from the environment (the GPU machine keeps them elsewhere).
+// CGAN_IGNORE_SHARED=1 makes every test behave as on a machine without ../shared (what a new
+// user has; CI runs the cpu tests that way too).
+inline bool ignore_shared() {
+  const char* e = std::getenv("CGAN_IGNORE_SHARED");
+  return e && *e && std::string(e) != "0";
+}
 inline std::string shared_dir() {
+  if (ignore_shared()) return "/nonexistent/CGAN_IGNORE_SHARED";
   const char* e = std::getenv("CGAN_SHARED_DIR");
   return e && *e ? e : CGAN_SHARED_DIR;
 }
@@ -48,7 +63,8 @@ inline bool have_shared(const std::string& rel) {
 #define CGAN_REQUIRE_SHARED(rel)                                                 \
   do {                                                                           \
     if (!::cgan::test::have_shared(rel)) {                                       \
-      ::cgan::test::skip(std::string("../shared/") + (rel) + " not available"); \
+      ::cgan::test::skip(std::string("../shared/") + (rel) + " not available" +  \
+                         (::cgan::test::ignore_shared() ? " (CGAN_IGNORE_SHARED)" : "")); \
       return;                                                                    \
     }                                                                            \
   } while (0)

@@ -93,6 +93,8 @@ TEST_CASE("convolutions on CUDA match the CPU path (odd shapes, TF32 off)") {
                                              dw.to_vector(ctx), db.to_vector(ctx)};
     };
     const auto rc = go(cpu), rg = go(gpu);
-    for (size_t i = 0; i < rc.size(); ++i) CHECK(test::max_rel_error(rg[i], rc[i]) < 1e-5);
+    // 1e-4 as in the conv-algorithm test: cuDNN's measured choice may be FFT or Winograd,
+    // whose rounding differs from a direct/GEMM convolution by more than 1e-5.
+    for (size_t i = 0; i < rc.size(); ++i) CHECK(test::max_rel_error(rg[i], rc[i]) < 1e-4);
   }
 }
