@@ -54,11 +54,6 @@ trap finish EXIT
 BUILD="${CGAN_GPU_CHECK_BUILD:-}"
 if [[ -z "$BUILD" ]]; then
   BUILD=build-gpu
-  # Paths baked in at build time start with /work/main (the build machine's checkout).
-  if [[ "$ROOT" != /work/main ]]; then
-    if [[ -e /work/main ]]; then echo "warning: /work/main exists and is not this checkout" >&2
-    else mkdir -p /work && ln -s "$ROOT" /work/main; fi
-  fi
   rm -rf build-gpu
   if [[ ! -f .gpu/bundle.tar.xz ]]; then
     fail "no .gpu/bundle.tar.xz: run scripts/gpu_prepare.sh on the build machine and carry .gpu"
@@ -68,8 +63,14 @@ if [[ -z "$BUILD" ]]; then
     fail "unpacking .gpu/bundle.tar.xz failed: $(tail -1 "$OUT/unpack.txt")"
     exit 2
   fi
-  if [[ -d build-gpu/shared && ! -e /work/shared ]]; then ln -s "$ROOT/build-gpu/shared" /work/shared; fi
-  export CGAN_SHARED_DIR=/work/shared
+  # Paths baked in at build time (tests' data and script paths, ctest's command lines) start
+  # with the build machine's checkout: make that path lead here.
+  SRC_DIR="$(cat build-gpu/SOURCE_DIR 2>/dev/null || echo /work/main)"
+  if [[ "$(readlink -f "$SRC_DIR" 2>/dev/null)" != "$(readlink -f "$ROOT")" ]]; then
+    if [[ -e "$SRC_DIR" ]]; then echo "warning: $SRC_DIR exists and is not this checkout" >&2
+    else mkdir -p "$(dirname "$SRC_DIR")" && ln -s "$ROOT" "$SRC_DIR"; fi
+  fi
+  export CGAN_SHARED_DIR="$ROOT/build-gpu/shared"
   # CUDA libraries of this machine: the toolkit's, then PyTorch's wheels (cuDNN lives there).
   libdirs="$ROOT/build-gpu/deps:$ROOT/build-gpu"
   for pat in 'libcudnn.so.9' 'libcublas.so.13' 'libcublasLt.so.13' 'libcudart.so.13'; do

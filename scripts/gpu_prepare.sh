@@ -58,6 +58,7 @@ if ((WITH_HAYAO)); then
   cp -r ../shared/conformance/official_hayao "$STAGE/shared/conformance/"
 fi
 { git rev-parse HEAD; git diff --quiet HEAD || echo "dirty"; } > "$STAGE/COMMIT"
+pwd > "$STAGE/SOURCE_DIR"  # paths baked in at build time start here; gpu_check.sh links it
 
 rm -rf .gpu && mkdir -p .gpu
 echo "== packing $(du -sh "$STAGE" | cut -f1) (python3 lzma; about a minute)"
