@@ -85,7 +85,7 @@ export CGAN_REQUIRE_GPU=1
 export PATH="$PATH:/usr/local/cuda/bin"
 
 {
-  echo "- commit: $(tr '\n' ' ' < "$BUILD/COMMIT" 2>/dev/null || git rev-parse HEAD 2>/dev/null)"
+  echo "- commit: $(tr '\n' ' ' 2>/dev/null < "$BUILD/COMMIT" || git rev-parse HEAD 2>/dev/null)"
   echo "- build: $BUILD"
   echo "- GPU: $(nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader 2>/dev/null | head -1 || true)"
   echo "- driver: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1 || true)"

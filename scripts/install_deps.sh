@@ -4,17 +4,20 @@
 set -euo pipefail
 
 BUILD_PKGS=(cmake ninja-build g++ pkg-config libopencv-dev libstb-dev libcli11-dev
-            nlohmann-json3-dev libopenblas-dev catch2)
+            nlohmann-json3-dev libopenblas-dev catch2 libjpeg62-turbo-dev libpng-dev)
 # Independent references used by tests (PyTorch and OpenCV on the CPU).
 TEST_PKGS=(python3 python3-numpy python3-torch python3-opencv python3-pil)
 # The CUDA emulation build (emu/): fibers for the emulated threads.
 EMU_PKGS=(libboost-context-dev)
+# The libFuzzer harnesses (scripts/fuzz.sh): clang and its runtime libraries.
+FUZZ_PKGS=(clang libclang-rt-14-dev)
 
 want=("${BUILD_PKGS[@]}")
 for arg in "$@"; do
   case "$arg" in
     --with-test-deps) want+=("${TEST_PKGS[@]}" "${EMU_PKGS[@]}") ;;  # run_tests.sh builds emulation too
     --emulation) want+=("${EMU_PKGS[@]}") ;;
+    --fuzz) want+=("${FUZZ_PKGS[@]}") ;;
     *) echo "install_deps.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done

@@ -1,5 +1,8 @@
 #include "cgan/cartoonize.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "cgan/preprocess.hpp"
 #include "cgan/resize.hpp"
 #include "cgan/safetensors.hpp"
@@ -41,6 +44,13 @@ Cartoonizer::Cartoonizer(const std::string& weights_path, const CartoonizeOption
                          Context& ctx)
     : opt_(opt), ctx_(&ctx) {
   const SafeTensors st = read_safetensors(weights_path);
+  // Damaged weights (NaN/Inf) would give a black or noise image with no other sign.
+  for (const auto& kv : st.tensors) {
+    const std::vector<float> v = st.f32(kv.first).to_vector();
+    const auto bad = std::count_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); });
+    CGAN_CHECK(bad == 0, weights_path << ": tensor '" << kv.first << "' has " << bad << " of "
+                                      << v.size() << " values NaN or infinite: the file is damaged");
+  }
   arch_ = resolve_arch(st, weights_path, opt.arch);
   gen_ = make_generator(arch_, ctx);
   order_ = resolve_order(st, weights_path, opt.order, *gen_);

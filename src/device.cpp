@@ -47,6 +47,28 @@ std::string cuda_unavailable_reason() {
   return "";
 }
 
+uint64_t available_memory_bytes(Device d) {
+  if (d.is_cuda()) {
+    int prev = 0;
+    size_t free_b = 0, total_b = 0;
+    if (cudaGetDevice(&prev) != cudaSuccess || cudaSetDevice(d.index) != cudaSuccess ||
+        cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+      (void)cudaGetLastError();
+      free_b = 0;
+    }
+    (void)cudaSetDevice(prev);
+    return free_b;
+  }
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kib = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+  std::fclose(f);
+  return static_cast<uint64_t>(kib) * 1024;
+}
+
 std::string device_description(Device d) {
   if (d.is_cpu()) return "CPU";
   cudaDeviceProp p{};

@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "cgan/io_util.hpp"
+#include "image_decode.hpp"
 
 namespace cgan {
 
@@ -33,10 +36,26 @@ bool is_image_path(const std::string& path) {
   return e == "png" || e == "jpg" || e == "jpeg" || e == "bmp";
 }
 
-Image read_image(const std::string& path) {
-  const std::vector<unsigned char> bytes = read_file(path);
+Image read_image(const std::string& path) { return decode_image(read_file(path), path); }
+
+Image decode_image(const std::vector<unsigned char>& bytes, const std::string& path) {
   if (bytes.empty()) throw Error("cannot decode image '" + path + "': file is empty");
+  if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
+    return detail::decode_jpeg(bytes, path);
+  static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), png_magic, 8) == 0)
+    return detail::decode_png(bytes, path);
+  // BMP through stb_image, size-checked before decoding; stb's other decoders (GIF, PSD, TGA,
+  // HDR, PIC, PNM) never see untrusted bytes.
+  if (bytes.size() < 2 || bytes[0] != 'B' || bytes[1] != 'M')
+    throw Error("cannot decode image '" + path + "': not a JPEG, PNG or BMP file");
+  CGAN_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX),
+             "cannot decode image '" << path << "': file too large");
   int w = 0, h = 0, c = 0;
+  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c) &&
+      static_cast<uint64_t>(w) * static_cast<uint64_t>(h) > (uint64_t{1} << 28))
+    throw Error("cannot decode image '" + path + "': " + std::to_string(w) + "x" +
+                std::to_string(h) + " is more than 256 megapixels");
   unsigned char* px = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w,
                                             &h, &c, 3);
   if (!px) {

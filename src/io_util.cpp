@@ -5,7 +5,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "cgan/error.hpp"
@@ -43,6 +45,12 @@ void write_file_atomic(const std::string& path, const void* bytes, size_t size) 
 }
 
 std::vector<unsigned char> read_file(const std::string& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::is_directory(st))
+    throw Error("cannot read '" + path + "': it is a directory, not a file");
+  if (!ec && !std::filesystem::is_regular_file(st))
+    throw Error("cannot read '" + path + "': not a regular file");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot open '" + path + "': " + std::strerror(errno));
   f.seekg(0, std::ios::end);
@@ -53,6 +61,25 @@ std::vector<unsigned char> read_file(const std::string& path) {
   if (n > 0 && !f.read(reinterpret_cast<char*>(buf.data()), n))
     throw Error("cannot read '" + path + "'");
   return buf;
+}
+
+int remove_stale_temp_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const size_t at = name.rfind(".tmp-");
+    if (at == std::string::npos || at + 5 >= name.size()) continue;
+    const std::string digits = name.substr(at + 5);
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    // Ours and still being written by a live process (this one included): leave it.
+    if (pid == ::getpid() || (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM))) continue;
+    std::error_code rm;
+    if (e.is_regular_file(rm) && fs::remove(e.path(), rm)) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace cgan

@@ -41,7 +41,10 @@ Tensor SafeTensors::f32(const std::string& name) const {
 }
 
 SafeTensors read_safetensors(const std::string& path) {
-  const std::vector<unsigned char> buf = read_file(path);
+  return parse_safetensors(read_file(path), path);
+}
+
+SafeTensors parse_safetensors(const std::vector<unsigned char>& buf, const std::string& path) {
   const auto fail = [&](const std::string& why) -> Error {
     return Error("'" + path + "' is not a valid safetensors file: " + why);
   };
@@ -114,7 +117,15 @@ SafeTensors read_safetensors(const std::string& path) {
       throw fail("tensor '" + name + "' data [" + std::to_string(en.begin) + "," +
                  std::to_string(en.end) + ") lies outside the " + std::to_string(data_size) +
                  "-byte data section (truncated?)");
-    const size_t expect = static_cast<size_t>(shape_numel(en.shape)) * dtype_size(en.dtype);
+    int64_t numel = 0;
+    try {
+      numel = shape_numel(en.shape);
+    } catch (const Error& err) {
+      throw fail("tensor '" + name + "': " + err.what());
+    }
+    size_t expect = 0;
+    if (__builtin_mul_overflow(static_cast<size_t>(numel), dtype_size(en.dtype), &expect))
+      throw fail("tensor '" + name + "' has shape " + shape_str(en.shape) + ", too large");
     if (en.end - en.begin != expect)
       throw fail("tensor '" + name + "' has " + std::to_string(en.end - en.begin) +
                  " bytes but shape " + shape_str(en.shape) + " " + dtype_name(en.dtype) +

@@ -23,9 +23,11 @@ std::string shape_str(const Shape& s) {
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
+  for (int64_t d : s) CGAN_CHECK(d >= 0, "negative dimension in shape " << shape_str(s));
   for (int64_t d : s) {
-    CGAN_CHECK(d >= 0, "negative dimension in shape " << shape_str(s));
-    n *= d;
+    // Files say what shapes they hold: [2^62, 4] must be an error, not a wrapped count.
+    CGAN_CHECK(!__builtin_mul_overflow(n, d, &n),
+               "shape " << shape_str(s) << " has more elements than int64 can count");
   }
   return n;
 }

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 
 #include "cgan/cartoonize.hpp"
 #include "cgan/device.hpp"
+#include "cgan/io_util.hpp"
 #include "cgan/resize.hpp"
 
 namespace fs = std::filesystem;
@@ -31,6 +33,29 @@ struct Job {
   size_t index = 0;  // position among the inputs (the grid keeps their order)
   Image image;       // prepared (resized) input
 };
+
+// Peak memory of one forward pass of the official generator, per input pixel: measured on the
+// CPU (bench_cartoonize: 152.8 MiB at 256x256, ~2.3 GB per megapixel, growing linearly), plus
+// the weights and buffers that do not grow. The GPU path needs less; the same bound is used.
+constexpr double kBytesPerPixel = 2400.0;
+constexpr double kFixedBytes = 256.0 * 1024 * 1024;
+double gib(double bytes) { return std::round(bytes / (1024.0 * 1024 * 1024) * 10) / 10; }
+
+std::string lower_extension(const std::string& path) {
+  std::string e = fs::path(path).extension().string();
+  if (!e.empty()) e.erase(0, 1);
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
+  return e;
+}
+
+// Image formats a user might ask for that we do not write: an error rather than a folder
+// named "out.tiff".
+bool looks_like_image_ext(const std::string& e) {
+  for (const char* x : {"tif", "tiff", "webp", "gif", "jp2", "heic", "heif", "avif", "ppm",
+                        "pgm", "pnm", "exr", "hdr", "tga", "ico", "jxl"})
+    if (e == x) return true;
+  return false;
+}
 
 // One picture to look at: a row per input, photo | cartoon, each scaled to `row_height`.
 Image side_by_side_grid(const std::vector<std::pair<Image, Image>>& rows, int row_height) {
@@ -184,11 +209,38 @@ int main(int argc, char** argv) {
     // a directory receiving one output per input, named like the input.
     const bool to_file = files.size() == 1 && !fs::is_directory(files[0]) &&
                          is_image_path(output) && !fs::is_directory(output);
-    if (!to_file) fs::create_directories(output);
+    const std::string out_ext = lower_extension(output);
+    if (files.size() > 1 && is_image_path(output) && !fs::is_directory(output)) {
+      std::cerr << "error: -o " << output << " names one image file, but there are "
+                << files.size() << " inputs: give a folder\n";
+      return 1;
+    }
+    if (!to_file && !fs::is_directory(output) && !out_ext.empty() && looks_like_image_ext(out_ext)) {
+      std::cerr << "error: -o " << output << ": ." << out_ext
+                << " is not a format cgan_cartoonize writes (.png, .jpg, .jpeg, .bmp)\n";
+      return 1;
+    }
+    // Prove the output folder writable before any inference (which may take minutes), and
+    // clear temp files that killed runs of ours left there.
+    const fs::path out_dir = to_file ? fs::absolute(output).parent_path() : fs::path(output);
+    {
+      std::error_code ec;
+      fs::create_directories(out_dir, ec);
+      if (ec) {
+        std::cerr << "error: cannot create output folder " << out_dir.string() << ": "
+                  << ec.message() << "\n";
+        return 1;
+      }
+      const std::string probe = (out_dir / ".cgan-write-test").string();
+      write_file_atomic(probe, "", 0);
+      fs::remove(probe, ec);
+      remove_stale_temp_files(out_dir.string());
+    }
 
     const auto t0 = std::chrono::steady_clock::now();
     std::map<std::pair<int, int>, std::vector<Job>> by_size;  // same-size images batch together
     std::set<std::string> outputs;
+    const uint64_t avail = available_memory_bytes(ctx->device());
     std::vector<std::pair<Image, Image>> grid_rows(grid.empty() ? 0 : files.size());
     std::vector<bool> grid_done(grid_rows.size(), false);
     for (size_t k = 0; k < files.size(); ++k) {
@@ -200,7 +252,24 @@ int main(int argc, char** argv) {
         j.output = to_file ? output : (fs::path(output) / fs::path(f).filename()).string();
         CGAN_CHECK(outputs.insert(j.output).second,
                    "another input already writes " << j.output);
-        j.image = cartoonizer.prepare(read_image(f));
+        std::error_code ec;
+        CGAN_CHECK(!(fs::exists(j.output, ec) && fs::equivalent(j.output, f, ec)),
+                   "the output " << j.output << " is this input file: refusing to overwrite "
+                                 << "an original (choose another -o)");
+        Image photo = read_image(f);
+        const auto [tw, th] = opt.max_side > 0
+                                  ? fit_longer_side(photo.width, photo.height, opt.max_side)
+                                  : std::pair<int, int>{photo.width, photo.height};
+        // What a forward pass will cost, before anything is resized or run: an impossible
+        // request fails at once with the numbers instead of meeting the OOM killer later.
+        const double need = kBytesPerPixel * double(tw) * double(th) + kFixedBytes;
+        CGAN_CHECK(avail == 0 || need <= 0.9 * double(avail),
+                   tw << "x" << th << " needs about " << gib(need) << " GiB ("
+                      << gib(kBytesPerPixel * 1e6) << " GiB per megapixel), "
+                      << gib(double(avail)) << " GiB available on "
+                      << device_description(ctx->device())
+                      << ": use --max-side (e.g. --max-side 1600)");
+        j.image = cartoonizer.prepare(photo);
         by_size[{j.image.width, j.image.height}].push_back(std::move(j));
       } catch (const std::exception& e) {
         std::cerr << "error: " << f << ": " << e.what() << "\n";
@@ -224,8 +293,14 @@ int main(int argc, char** argv) {
       std::cerr << w.errors;
     };
     for (auto& [size, jobs] : by_size) {
-      for (size_t b = 0; b < jobs.size(); b += static_cast<size_t>(batch)) {
-        const size_t e = std::min(jobs.size(), b + static_cast<size_t>(batch));
+      // Same-size images share a forward pass only as far as memory allows.
+      const double per_image = kBytesPerPixel * double(size.first) * double(size.second);
+      size_t group_batch = static_cast<size_t>(batch);
+      if (avail > 0)
+        group_batch = std::clamp<size_t>(
+            static_cast<size_t>((0.9 * double(avail) - kFixedBytes) / per_image), 1, group_batch);
+      for (size_t b = 0; b < jobs.size(); b += group_batch) {
+        const size_t e = std::min(jobs.size(), b + group_batch);
         std::vector<Image> imgs;
         for (size_t i = b; i < e; ++i) imgs.push_back(std::move(jobs[i].image));
         auto keep_for_grid = [&](const std::vector<Image>& outs) {

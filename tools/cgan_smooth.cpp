@@ -113,8 +113,30 @@ int main(int argc, char** argv) {
     auto ctx = Context::create(device);
     std::cerr << "device: " << device_description(ctx->device()) << "\n";
 
+    {
+      std::error_code ec;
+      if (fs::exists(out_dir, ec) && fs::equivalent(in_dir, out_dir, ec)) {
+        std::cerr << "error: OUT_DIR " << out_dir << " is IN_DIR: the smoothed images would "
+                  << "replace the originals; choose another folder\n";
+        return 1;
+      }
+    }
     int failures = 0;
-    const std::vector<Job> jobs = list_jobs(in_dir, out_dir, failures);
+    std::vector<Job> jobs = list_jobs(in_dir, out_dir, failures);
+    // No output may be one of the inputs (e.g. OUT_DIR inside IN_DIR mirroring a subfolder).
+    jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
+                              [&](const Job& j) {
+                                std::error_code ec;
+                                const bool same = fs::exists(j.output, ec) &&
+                                                  fs::equivalent(j.output, j.input, ec);
+                                if (same) {
+                                  std::cerr << "error: " << j.output
+                                            << " is an input: refusing to overwrite it\n";
+                                  ++failures;
+                                }
+                                return same;
+                              }),
+               jobs.end());
     if (jobs.empty()) {
       std::cerr << "error: no images (.jpg, .jpeg, .png, .bmp) under " << in_dir << "\n";
       return 1;

@@ -3,12 +3,15 @@
 //   cgan_train --photos data/photos --cartoons data/cartoons --out runs/demo
 //              [--vgg vgg19.safetensors] [--size 256] [--batch 8] [--epochs 100] ...
 //
-// Ctrl-C stops after the current step and writes a checkpoint; `--resume runs/demo` goes on.
+// Ctrl-C stops after the current step and writes a checkpoint (exit 130); `--resume runs/demo`
+// goes on. A second Ctrl-C stops at once without saving (exit 131).
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "cgan/device.hpp"
@@ -17,12 +20,21 @@
 namespace {
 
 std::atomic<bool> g_stop{false};
+char g_abort_message[1024] = "\ncgan_train: second Ctrl-C: stopped at once, nothing saved\n";
 
-// Only sets a flag: the trainer looks at it between steps and saves before returning.
-// A second Ctrl-C falls back to the default action (immediate exit) for a stuck run.
+// Exit statuses: 0 finished, 130 stopped by Ctrl-C after saving a checkpoint, 131 stopped by
+// a second Ctrl-C without saving (the last checkpoint on disk is intact), 1 error.
+constexpr int kExitForced = 131;
+
+// The first Ctrl-C only sets a flag: the trainer looks at it between steps and saves before
+// returning. A second one (a stuck run) exits at once, saying so: async-signal-safe calls
+// only (write, _exit).
 extern "C" void on_sigint(int) {
-  g_stop.store(true);
-  std::signal(SIGINT, SIG_DFL);
+  if (g_stop.exchange(true)) {
+    const ssize_t ignored = ::write(2, g_abort_message, std::strlen(g_abort_message));
+    (void)ignored;
+    ::_exit(kExitForced);
+  }
 }
 
 }  // namespace
@@ -82,6 +94,10 @@ int main(int argc, char** argv) {
   }
 
   c.stop = &g_stop;
+  std::snprintf(g_abort_message, sizeof g_abort_message,
+                "\ncgan_train: second Ctrl-C: stopped at once without saving; the last "
+                "checkpoint in %s is intact (resume with --resume %s)\n",
+                c.out_dir.c_str(), c.out_dir.c_str());
   std::signal(SIGINT, on_sigint);
   try {
     cgan::train::Trainer trainer(c);

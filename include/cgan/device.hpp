@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace cgan {
@@ -26,6 +27,11 @@ inline bool cuda_available() { return cuda_device_count() > 0; }
 std::string cuda_unavailable_reason();
 // Short description of a device: "CPU" or "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)".
 std::string device_description(Device d);
+
+// Memory a new job may still use on `d`, in bytes: MemAvailable from /proc/meminfo for the
+// CPU, free device memory for CUDA (the caching allocator's idle blocks not counted). 0 when
+// it cannot be told.
+uint64_t available_memory_bytes(Device d);
 
 // What the user asked for: "auto" (CUDA if present, else CPU), "cpu", "cuda", "cuda:N".
 // Throws cgan::Error for anything else; throws cgan::NoDeviceError when CUDA is required

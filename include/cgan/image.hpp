@@ -24,6 +24,8 @@ struct Image {
 // JPEG, PNG, BMP (anything stb_image decodes), converted to RGB. Throws cgan::Error with the
 // path and the decoder's reason for missing, unreadable or corrupt files.
 Image read_image(const std::string& path);
+// The same from bytes in memory (JPEG, PNG, BMP); `name` stands for the file in errors.
+Image decode_image(const std::vector<unsigned char>& bytes, const std::string& name);
 // Format from the extension: .png, .jpg/.jpeg (quality 95 by default), .bmp. Atomic write.
 void write_image(const std::string& path, const Image& img, int jpeg_quality = 95);
 bool is_image_path(const std::string& path);  // by extension

@@ -26,6 +26,8 @@ struct SafeTensors {
 // truncated, header size beyond the file, malformed JSON, unknown dtype, shape/offset
 // mismatch, overlapping or out-of-range data, duplicate names.
 SafeTensors read_safetensors(const std::string& path);
+// The same from bytes in memory; `name` stands for the file in error messages.
+SafeTensors parse_safetensors(const std::vector<unsigned char>& bytes, const std::string& name);
 
 // Writes tensors (any device; copied to host via ctx if needed) atomically: the data goes to
 // "<path>.tmp-<pid>" which is renamed over `path` only when complete. Duplicate names are an

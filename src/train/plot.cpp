@@ -114,11 +114,16 @@ Image plot_losses(const std::vector<StepLosses>& history, int width, int height)
 
   // Per pixel column the mean of the steps that fall into it: long runs stay readable.
   double lo = std::numeric_limits<double>::infinity(), hi = 0;
-  const double max_step = history.empty() ? 1.0 : std::max<double>(1.0, double(history.back().step));
+  // The history may come from a hand-edited or concatenated losses.csv: steps need not be
+  // sorted, and negative ones are ignored rather than indexing before the first column.
+  double max_step = 1.0;
+  for (const StepLosses& s : history) max_step = std::max(max_step, double(s.step));
   std::vector<std::vector<double>> sum(5, std::vector<double>(static_cast<size_t>(pw) + 1, 0)),
       cnt(5, std::vector<double>(static_cast<size_t>(pw) + 1, 0));
   for (const StepLosses& s : history) {
-    const size_t col = static_cast<size_t>(std::lround(double(s.step) / max_step * pw));
+    if (s.step < 0) continue;
+    const size_t col = std::min(static_cast<size_t>(pw),
+                                static_cast<size_t>(std::lround(double(s.step) / max_step * pw)));
     for (int k = 0; k < 5; ++k) {
       const double v = value(s, k);
       if (!std::isfinite(v) || v <= 0) continue;

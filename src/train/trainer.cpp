@@ -11,6 +11,7 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -25,6 +26,7 @@
 #include "cgan/train.hpp"
 #include "cgan/vgg.hpp"
 #include "cuda_check.hpp"
+#include "train/checkpoint_parse.hpp"
 #include "train/optim_adapter.hpp"
 #include "train/rng.hpp"
 
@@ -74,36 +76,64 @@ json config_to_json(const TrainConfig& c) {
               {"vgg_random", c.vgg_random}};
 }
 
+// An integer field of checkpoint metadata, range-checked: a float such as 9.2e19, or a value
+// beyond T, must be an error, not an undefined conversion.
+template <typename T, typename K>
+T json_int(const json& j, const K& key) {
+  const json& v = j.at(key);
+  CGAN_CHECK(v.is_number_integer(), "checkpoint metadata: '" << key << "' must be an integer, got "
+                                                             << v.dump());
+  const bool fits = v.is_number_unsigned()
+                        ? v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
+                        : v.get<int64_t>() >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                              v.get<int64_t>() <= static_cast<int64_t>(std::numeric_limits<T>::max());
+  CGAN_CHECK(fits, "checkpoint metadata: '" << key << "' = " << v.dump() << " is out of range");
+  return static_cast<T>(v.get<int64_t>());
+}
+
+float json_float(const json& j, const char* key) {
+  const json& v = j.at(key);
+  CGAN_CHECK(v.is_number(), "checkpoint metadata: '" << key << "' must be a number, got " << v.dump());
+  const double d = v.get<double>();
+  CGAN_CHECK(std::isfinite(d) && std::abs(d) <= std::numeric_limits<float>::max(),
+             "checkpoint metadata: '" << key << "' = " << v.dump() << " is out of range");
+  return static_cast<float>(d);
+}
+
 void config_from_json(TrainConfig& c, const json& j) {
   c.photo_dir = j.at("photo_dir").get<std::string>();
   c.cartoon_dir = j.at("cartoon_dir").get<std::string>();
   c.smoothed_dir = j.at("smoothed_dir").get<std::string>();
   c.sample_dir = j.at("sample_dir").get<std::string>();
-  c.num_samples = j.at("num_samples").get<int>();
-  c.size = j.at("size").get<int>();
-  c.batch = j.at("batch").get<int>();
-  c.init_epochs = j.at("init_epochs").get<int>();
-  c.epochs = j.at("epochs").get<int>();
-  c.lr_g = j.at("lr_g").get<float>();
-  c.lr_d = j.at("lr_d").get<float>();
-  c.beta1 = j.at("beta1").get<float>();
-  c.beta2 = j.at("beta2").get<float>();
-  c.adam_eps = j.at("adam_eps").get<float>();
+  c.num_samples = json_int<int>(j, "num_samples");
+  c.size = json_int<int>(j, "size");
+  c.batch = json_int<int>(j, "batch");
+  c.init_epochs = json_int<int>(j, "init_epochs");
+  c.epochs = json_int<int>(j, "epochs");
+  c.lr_g = json_float(j, "lr_g");
+  c.lr_d = json_float(j, "lr_d");
+  c.beta1 = json_float(j, "beta1");
+  c.beta2 = json_float(j, "beta2");
+  c.adam_eps = json_float(j, "adam_eps");
   c.lr_decay = j.at("lr_decay").get<bool>();
-  c.content_weight = j.at("content_weight").get<float>();
+  c.content_weight = json_float(j, "content_weight");
   c.content_layer = j.at("content_layer").get<std::string>();
   c.content_after_relu = j.at("content_after_relu").get<bool>();
   c.seed = std::stoull(j.at("seed").get<std::string>());
   c.arch = j.at("arch").get<std::string>();
-  c.g_features = j.at("g_features").get<int>();
-  c.g_residuals = j.at("g_residuals").get<int>();
-  c.d_features = j.at("d_features").get<std::array<int, 4>>();
+  c.g_features = json_int<int>(j, "g_features");
+  c.g_residuals = json_int<int>(j, "g_residuals");
+  const json& df = j.at("d_features");
+  CGAN_CHECK(df.is_array() && df.size() == 4, "checkpoint metadata: 'd_features' must be 4 integers");
+  for (size_t k = 0; k < 4; ++k) c.d_features[k] = json_int<int>(df, k);
   c.vgg_path = j.at("vgg_path").get<std::string>();
   c.vgg_random = j.at("vgg_random").get<bool>();
 }
 
 void validate(const TrainConfig& c) {
   CGAN_CHECK(!c.out_dir.empty(), "no output folder given (--out DIR)");
+  CGAN_CHECK(c.size <= 4096, "image size " << c.size << " is beyond 4096 (the paper trains at 256)");
+  CGAN_CHECK(c.batch <= 4096, "batch size " << c.batch << " is beyond 4096 (the paper uses 8)");
   CGAN_CHECK(c.size >= 16 && c.size % 8 == 0,
              "image size must be a multiple of 8 and at least 16 (the generator halves it "
              "twice and VGG pools it three times), got "
@@ -161,8 +191,13 @@ std::string fmt_loss(double v) {
   return buf;
 }
 
+// A losses.csv cell; empty, garbage or out-of-range cells are NaN (not plotted), not errors.
 double parse_loss(const std::string& s) {
-  return s.empty() ? std::numeric_limits<double>::quiet_NaN() : std::stod(s);
+  try {
+    return s.empty() ? std::numeric_limits<double>::quiet_NaN() : std::stod(s);
+  } catch (const std::exception&) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
 }
 
 // Host-to-device staging for the training batches: one pinned buffer, reused every step, and
@@ -226,6 +261,54 @@ class PinnedStaging {
 };
 
 }  // namespace
+
+namespace detail {
+
+std::vector<std::pair<StepLosses, std::string>> parse_losses_csv(std::istream& in,
+                                                                 int64_t before_step) {
+  std::map<int64_t, std::pair<StepLosses, std::string>> by_step;
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) f.push_back(cell);
+    while (f.size() < 12) f.emplace_back();
+    StepLosses s;
+    try {
+      size_t used = 0;
+      s.step = std::stoll(f[0], &used);
+      if (used != f[0].size()) continue;
+      s.epoch = std::stoll(f[1]);
+    } catch (...) {
+      continue;
+    }
+    if (s.step < 0 || s.step >= before_step) continue;
+    s.adversarial = f[2] == "adversarial";
+    s.d_real = parse_loss(f[3]);
+    s.d_smooth = parse_loss(f[4]);
+    s.d_fake = parse_loss(f[5]);
+    s.g_adv = parse_loss(f[6]);
+    s.content = parse_loss(f[7]);
+    s.lr_g = parse_loss(f[8]);
+    s.lr_d = parse_loss(f[9]);
+    by_step[s.step] = {s, line};
+  }
+  std::vector<std::pair<StepLosses, std::string>> out;
+  for (auto& kv : by_step) out.push_back(std::move(kv.second));
+  return out;
+}
+
+TrainConfig config_from_checkpoint_text(const std::string& text) {
+  const json meta = json::parse(text);
+  TrainConfig c;
+  config_from_json(c, meta.at("config"));
+  validate(c);
+  return c;
+}
+
+}  // namespace detail
 
 std::string resolve_vgg_path(const std::string& explicit_path) {
   std::string path = explicit_path;
@@ -330,8 +413,27 @@ Trainer::Trainer(TrainConfig cfg) : impl_(std::make_unique<Impl>()) {
   if (!cfg.vgg_random) vgg_path = resolve_vgg_path(cfg.vgg_path);
   ensure_writable_dir(cfg.out_dir, "output");
   ensure_writable_dir((fs::path(cfg.out_dir) / "samples").string(), "samples");
+  // Temp files of runs killed mid-write (checkpoints are large: ten kills left 385 MB).
+  remove_stale_temp_files(cfg.out_dir);
+  remove_stale_temp_files((fs::path(cfg.out_dir) / "samples").string());
 
   I.ctx = Context::create(cfg.device);
+  {
+    // What a step will hold at its peak, checked before anything is allocated: an impossible
+    // request fails now with the numbers instead of swapping for minutes. Per pixel of the
+    // batch: generator, discriminator and VGG activations kept for the backward, measured on
+    // the CPU (the demo's 96x96 batch-4 run: ~1.6 GB resident, ~30 KB per pixel above the
+    // fixed ~0.5 GB); 25 KB is used so that only clearly impossible requests are refused.
+    const double px = double(cfg.size) * double(cfg.size) * double(cfg.batch);
+    const double need = 25e3 * px + 512.0 * 1024 * 1024;
+    const uint64_t avail = available_memory_bytes(I.ctx->device());
+    auto gib = [](double b) { return std::round(b / (1024.0 * 1024 * 1024) * 10) / 10; };
+    CGAN_CHECK(avail == 0 || need <= double(avail),
+               "training at " << cfg.size << "x" << cfg.size << ", batch " << cfg.batch
+                              << " needs about " << gib(need) << " GiB, and "
+                              << device_description(I.ctx->device()) << " has "
+                              << gib(double(avail)) << " GiB available: lower --batch or --size");
+  }
   DataOptions dopt;
   dopt.photo_dir = cfg.photo_dir;
   dopt.cartoon_dir = cfg.cartoon_dir;
@@ -429,44 +531,25 @@ Trainer::Trainer(TrainConfig cfg) : impl_(std::make_unique<Impl>()) {
     };
     I.gen->params().load(sub("generator."), resume_file + " (generator)", false, ctx);
     I.disc->params().load(sub("discriminator."), resume_file + " (discriminator)", false, ctx);
-    I.adam_g->restore(st.at("adam_g.m"), st.at("adam_g.v"), resume_meta.at("adam_g_steps").get<int64_t>());
-    I.adam_d->restore(st.at("adam_d.m"), st.at("adam_d.v"), resume_meta.at("adam_d_steps").get<int64_t>());
-    I.step = resume_meta.at("step").get<int64_t>();
-    CGAN_CHECK(resume_meta.at("steps_per_epoch").get<int64_t>() == I.spe,
+    I.adam_g->restore(st.at("adam_g.m"), st.at("adam_g.v"), json_int<int64_t>(resume_meta, "adam_g_steps"));
+    I.adam_d->restore(st.at("adam_d.m"), st.at("adam_d.v"), json_int<int64_t>(resume_meta, "adam_d_steps"));
+    I.step = json_int<int64_t>(resume_meta, "step");
+    CGAN_CHECK(json_int<int64_t>(resume_meta, "steps_per_epoch") == I.spe,
                "cannot resume: the data set changed (" << I.spe << " steps per epoch now, "
-                                                       << resume_meta.at("steps_per_epoch").get<int64_t>()
+                                                       << json_int<int64_t>(resume_meta, "steps_per_epoch")
                                                        << " in the checkpoint)");
     // The loss history up to the checkpoint; rows after it (a run killed later) are dropped
     // so losses.csv stays one row per step.
     const fs::path old_csv = fs::path(resume_file).parent_path() / "losses.csv";
-    std::vector<std::string> rows;
+    // One row per step, in step order, whatever the file holds (rows of two runs appended to
+    // one folder, hand edits): a later row for a step replaces an earlier one, and rows that
+    // do not parse or lie outside [0, step) are dropped.
     std::ifstream in(old_csv);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      std::vector<std::string> f;
-      std::stringstream ss(line);
-      std::string cell;
-      while (std::getline(ss, cell, ',')) f.push_back(cell);
-      while (f.size() < 12) f.emplace_back();
-      StepLosses s;
-      try {
-        s.step = std::stoll(f[0]);
-      } catch (...) {
-        continue;
-      }
-      if (s.step >= I.step) continue;
-      s.epoch = std::stoll(f[1]);
-      s.adversarial = f[2] == "adversarial";
-      s.d_real = parse_loss(f[3]);
-      s.d_smooth = parse_loss(f[4]);
-      s.d_fake = parse_loss(f[5]);
-      s.g_adv = parse_loss(f[6]);
-      s.content = parse_loss(f[7]);
-      s.lr_g = parse_loss(f[8]);
-      s.lr_d = parse_loss(f[9]);
-      I.history.push_back(s);
-      rows.push_back(line);
+    const auto by_step = detail::parse_losses_csv(in, I.step);
+    std::vector<std::string> rows;
+    for (const auto& [losses, row] : by_step) {
+      I.history.push_back(losses);
+      rows.push_back(row);
     }
     std::string text = std::string(kCsvHeader) + "\n";
     for (const std::string& r : rows) text += r + "\n";

@@ -63,6 +63,46 @@ TEST_CASE("read_npy: float32/float64 C-order arrays, clear errors otherwise") {
   CHECK_THAT(err(d + "/missing.npy"), Catch::Contains("missing.npy"));
 }
 
+TEST_CASE("read_npy: hostile headers fail cleanly (long headers and overflowing shapes)") {
+  // Version 2 (32-bit header length). Fuzzing found a 26.5 KB header crashing the regex parser
+  // (stack overflow) and a [2^62, 4] shape passing with 0 data bytes (int64 wrap-around).
+  const std::string d = test::temp_dir("npy_hostile");
+  auto write_v2 = [&](const std::string& path, const std::string& header_body,
+                      const std::string& data) {
+    std::string header = header_body;
+    while ((12 + header.size() + 1) % 64) header += ' ';
+    header += '\n';
+    std::ofstream f(path, std::ios::binary);
+    f.write("\x93NUMPY\x02\x00", 8);
+    const uint32_t n = static_cast<uint32_t>(header.size());
+    for (int k = 0; k < 4; ++k) f.put(static_cast<char>((n >> (8 * k)) & 0xff));
+    f << header << data;
+  };
+  auto err = [&](const std::string& f) {
+    try {
+      read_npy(f);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string spaces(40000, ' ');
+  write_v2(d + "/ws.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2," + spaces + "3), }",
+           bytes(std::vector<float>{1, 2, 3, 4, 5, 6}));
+  CHECK(read_npy(d + "/ws.npy").shape() == Shape{2, 3});
+  write_v2(d + "/descr.npy", "{'descr': '" + std::string(30000, 'x') + "', 'fortran_order': False, 'shape': (1,), }",
+           bytes(std::vector<float>{1}));
+  CHECK_THAT(err(d + "/descr.npy"), Catch::Contains("not supported"));
+  write_v2(d + "/open.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (" + spaces, "");
+  CHECK_THAT(err(d + "/open.npy"), Catch::Contains("malformed .npy header"));
+  write_npy(d + "/wrap.npy", "<f4", {int64_t{1} << 62, 4}, "");
+  CHECK_THAT(err(d + "/wrap.npy"), Catch::Contains("more elements than int64"));
+  write_v2(d + "/big.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", "");
+  CHECK_THAT(err(d + "/big.npy"), Catch::Contains("does not fit in int64"));
+  write_npy(d + "/empty.npy", "<f4", {0, 3}, "");
+  CHECK(read_npy(d + "/empty.npy").numel() == 0);
+}
+
 TEST_CASE("cgan_convert: a directory of .npy files becomes one safetensors file") {
   const std::string d = test::temp_dir("convert");
   std::filesystem::create_directories(d + "/npy");

@@ -115,30 +115,52 @@ TEST_CASE("training steps match PyTorch (losses and updated parameters)") {
   }
   CHECK(ours[2].adversarial);
 
-  // Parameters after the steps. Adam's first steps move each weight by about lr whatever
-  // the gradient's size, so compare the difference against lr. Conv biases that feed a
-  // non-affine instance norm have a mathematically zero gradient; Adam turns their rounding
-  // noise into +-lr moves in either implementation, so they are excluded (and reported).
-  double worst_param = 0, worst_bias_noise = 0;
+  // Parameters after the steps, as updates from the common start. Adam's first steps move
+  // each weight by about lr whatever its gradient's size, so an element whose gradient is
+  // within rounding of zero moves by up to +-lr in either implementation: an element-wise
+  // bound cannot hold for every element (the conv weights before the residual blocks'
+  // non-affine instance norms have such near-cancelling components; which ones depends on the
+  // batch). So per tensor: the update difference relative to the update, ||a-b|| / ||b-init||
+  // < 1e-2, and at most 1% of the elements more than 0.01 lr apart. Conv biases that feed a
+  // non-affine instance norm have a mathematically zero gradient and are all rounding noise:
+  // excluded (and reported).
+  const SafeTensors init_st = read_safetensors(work + "/init.safetensors");
+  double worst_rel = 0, worst_frac = 0, worst_max = 0, worst_bias_noise = 0;
   std::string worst_name;
   auto compare = [&](Module& m, const std::string& prefix, float lr) {
     for (const auto& p : m.params().list()) {
       const std::vector<float> a = p.value.to_vector(ctx);
       const std::vector<float> b = ref.f32(prefix + p.name).to_vector();
+      const std::vector<float> a0 = init_st.f32(prefix + p.name).to_vector();
       REQUIRE(a.size() == b.size());
-      double d = 0;
-      for (size_t i = 0; i < a.size(); ++i) d = std::max(d, double(std::abs(a[i] - b[i])));
-      d /= lr;
+      REQUIRE(a0.size() == b.size());
+      double num = 0, den = 0, dmax = 0;
+      size_t far = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        const double d = std::abs(double(a[i]) - double(b[i]));
+        num += d * d;
+        den += (double(b[i]) - a0[i]) * (double(b[i]) - a0[i]);
+        dmax = std::max(dmax, d / lr);
+        if (d > 0.01 * lr) ++far;
+      }
       const bool cancelled_bias =
           p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0 &&
           p.name != "last.bias" && p.name != "model.0.bias" && p.name != "model.2.bias" &&
           p.name != "model.7.bias" && p.name != "model.15.bias";
       if (cancelled_bias) {
-        worst_bias_noise = std::max(worst_bias_noise, d);
+        worst_bias_noise = std::max(worst_bias_noise, dmax);
         continue;
       }
-      if (d > worst_param) {
-        worst_param = d;
+      const double rel = std::sqrt(num / std::max(den, 1e-300));
+      const double frac = double(far) / double(a.size());
+      INFO(prefix << p.name << ": update rel. L2 difference " << rel << ", " << far << " of "
+                  << a.size() << " elements > 0.01 lr apart, max " << dmax << " x lr");
+      CHECK(rel < 1e-2);
+      CHECK(frac <= 0.01);
+      worst_frac = std::max(worst_frac, frac);
+      worst_max = std::max(worst_max, dmax);
+      if (rel > worst_rel) {
+        worst_rel = rel;
         worst_name = prefix + p.name;
       }
     }
@@ -146,8 +168,9 @@ TEST_CASE("training steps match PyTorch (losses and updated parameters)") {
   compare(t.generator(), "generator.", c.lr_g);
   compare(t.discriminator(), "discriminator.", c.lr_d);
   WARN("PyTorch parity over 3 steps: worst loss rel. error " << worst_loss
-       << "; worst parameter difference " << worst_param << " x lr (" << worst_name
-       << "); biases before non-affine IN (zero true gradient) differ by up to "
+       << "; parameter updates: worst rel. L2 difference " << worst_rel << " (" << worst_name
+       << "), worst fraction of elements > 0.01 lr apart " << worst_frac
+       << ", largest element difference " << worst_max
+       << " x lr; biases before non-affine IN (zero true gradient) differ by up to "
        << worst_bias_noise << " x lr");
-  CHECK(worst_param < 0.01);
 }
