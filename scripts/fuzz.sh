@@ -27,8 +27,11 @@ if [[ ! -f "$BUILD/libcgan_cuda.so" ]]; then
 fi
 cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER=clang++ -DCGAN_BUILD_DIR="$PWD/$BUILD" >/dev/null
-cmake --build build-fuzz -j "${CGAN_JOBS:-$(nproc)}" | grep -Ev "^\[[0-9]+/[0-9]+\] (Building|Linking)" || true
-[[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "fuzz: building the harnesses failed" >&2; exit 1; }
+if ! cmake --build build-fuzz -j "${CGAN_JOBS:-$(nproc)}" > build-fuzz/build.log 2>&1; then
+  grep -E "error|FAILED" build-fuzz/build.log | head -20 >&2
+  echo "fuzz: building the harnesses failed (build-fuzz/build.log)" >&2
+  exit 1
+fi
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

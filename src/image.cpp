@@ -51,11 +51,26 @@ Image decode_image(const std::vector<unsigned char>& bytes, const std::string& p
     throw Error("cannot decode image '" + path + "': not a JPEG, PNG or BMP file");
   CGAN_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX),
              "cannot decode image '" << path << "': file too large");
+  // An uncompressed BMP (stb reads no RLE) must hold the rows its header claims: a 200-byte
+  // file saying 13831x2051 would otherwise cost an 85 MB fill.
+  CGAN_CHECK(bytes.size() >= 30, "cannot decode image '" << path << "': truncated BMP header");
+  auto u32 = [&](size_t o) {
+    return uint32_t(bytes[o]) | uint32_t(bytes[o + 1]) << 8 | uint32_t(bytes[o + 2]) << 16 |
+           uint32_t(bytes[o + 3]) << 24;
+  };
   int w = 0, h = 0, c = 0;
-  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c) &&
-      static_cast<uint64_t>(w) * static_cast<uint64_t>(h) > (uint64_t{1} << 28))
-    throw Error("cannot decode image '" + path + "': " + std::to_string(w) + "x" +
-                std::to_string(h) + " is more than 256 megapixels");
+  if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c))
+    throw Error("cannot decode image '" + path + "': corrupt BMP (" +
+                (stbi_failure_reason() ? stbi_failure_reason() : "unknown") + ")");
+  detail::check_dimensions(path, uint64_t(w), uint64_t(h));
+  const size_t bpp_at = u32(14) == 12 ? 24 : 28;  // OS/2 core header or BITMAPINFOHEADER+
+  const uint64_t bpp = uint64_t(bytes[bpp_at]) | uint64_t(bytes[bpp_at + 1]) << 8;
+  const uint64_t row = (bpp * uint64_t(w) + 31) / 32 * 4;
+  const uint64_t need = uint64_t(u32(10)) + row * uint64_t(h);
+  if (bytes.size() < need)
+    throw Error("cannot decode image '" + path + "': truncated BMP (" + std::to_string(w) + "x" +
+                std::to_string(h) + " at " + std::to_string(bpp) + " bits needs " +
+                std::to_string(need) + " bytes, the file has " + std::to_string(bytes.size()) + ")");
   unsigned char* px = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w,
                                             &h, &c, 3);
   if (!px) {

@@ -7,6 +7,7 @@
 #include <jpeglib.h>
 #include <png.h>
 
+#include <atomic>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -17,16 +18,21 @@ namespace cgan::detail {
 
 namespace {
 
-// A decoded image larger than this is refused before its pixels are allocated (16384^2).
-constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
+// A decoded image larger than this is refused before its pixels are allocated (16384^2 by
+// default; the fuzz harnesses lower it so that time goes to parsing, not to filling pixels).
+std::atomic<uint64_t> g_max_pixels{uint64_t{1} << 28};
+
+}  // namespace
 
 void check_dimensions(const std::string& path, uint64_t w, uint64_t h) {
   if (w == 0 || h == 0) throw Error("cannot decode image '" + path + "': zero width or height");
-  if (w * h > kMaxPixels)
+  if (w * h > g_max_pixels.load())
     throw Error("cannot decode image '" + path + "': " + std::to_string(w) + "x" +
-                std::to_string(h) + " is more than " + std::to_string(kMaxPixels >> 20) +
-                " megapixels");
+                std::to_string(h) + " is more than " + std::to_string(g_max_pixels.load()) +
+                " pixels");
 }
+
+namespace {
 
 struct JpegError {
   jpeg_error_mgr mgr;
@@ -61,7 +67,7 @@ Image decode_jpeg(const std::vector<unsigned char>& bytes, const std::string& pa
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
-  if (static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > kMaxPixels ||
+  if (static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > g_max_pixels.load() ||
       cinfo.image_width == 0 || cinfo.image_height == 0) {
     const uint64_t w = cinfo.image_width, h = cinfo.image_height;
     jpeg_destroy_decompress(&cinfo);
@@ -92,7 +98,7 @@ Image decode_png(const std::vector<unsigned char>& bytes, const std::string& pat
   if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()))
     throw Error("cannot decode image '" + path + "': corrupt PNG (" + image.message + ")");
   const uint64_t w = image.width, h = image.height;
-  if (w == 0 || h == 0 || w * h > kMaxPixels) {
+  if (w == 0 || h == 0 || w * h > g_max_pixels.load()) {
     png_image_free(&image);
     check_dimensions(path, w, h);
   }
@@ -112,3 +118,10 @@ Image decode_png(const std::vector<unsigned char>& bytes, const std::string& pat
 }
 
 }  // namespace cgan::detail
+
+namespace cgan {
+
+uint64_t max_image_pixels() { return detail::g_max_pixels.load(); }
+void set_max_image_pixels(uint64_t n) { detail::g_max_pixels.store(n); }
+
+}  // namespace cgan

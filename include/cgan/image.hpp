@@ -26,6 +26,9 @@ struct Image {
 Image read_image(const std::string& path);
 // The same from bytes in memory (JPEG, PNG, BMP); `name` stands for the file in errors.
 Image decode_image(const std::vector<unsigned char>& bytes, const std::string& name);
+// Images with more pixels are refused before decoding (default 2^28 = 16384^2, ~805 MB RGB).
+uint64_t max_image_pixels();
+void set_max_image_pixels(uint64_t n);
 // Format from the extension: .png, .jpg/.jpeg (quality 95 by default), .bmp. Atomic write.
 void write_image(const std::string& path, const Image& img, int jpeg_quality = 95);
 bool is_image_path(const std::string& path);  // by extension

@@ -235,7 +235,7 @@ class PinnedStaging {
     }
     size_t off = 0;
     for (const Tensor* t : host) {
-      std::memcpy(static_cast<char*>(host_) + off, t->raw(), t->nbytes());
+      if (t->nbytes()) std::memcpy(static_cast<char*>(host_) + off, t->raw(), t->nbytes());
       off += t->nbytes();
     }
     Tensor dev = Tensor::empty({static_cast<int64_t>(total / sizeof(float))}, ctx);

@@ -161,6 +161,24 @@ TEST_CASE("hostile: a JPEG whose Huffman counts sum past 256 is refused cleanly"
   p.resize(p.size() / 2);
   std::ofstream(d + "/cut.png", std::ios::binary) << p;
   CHECK_THROWS_WITH(read_image(d + "/cut.png"), Catch::Contains("cut.png"));
+  // A 54-byte BMP header claiming 13831x2051 (what fuzzing found: an 85 MB fill for nothing).
+  std::string bmp = "BM";
+  auto le32 = [&](uint32_t v) {
+    for (int k = 0; k < 4; ++k) bmp += static_cast<char>((v >> (8 * k)) & 0xff);
+  };
+  le32(54 + 16);
+  le32(0);
+  le32(54);
+  le32(40);
+  le32(13831);
+  le32(2051);
+  bmp += std::string("\x01\x00\x18\x00", 4);
+  while (bmp.size() < 54 + 16) bmp += '\0';
+  std::ofstream(d + "/claims.bmp", std::ios::binary) << bmp;
+  CHECK_THROWS_WITH(read_image(d + "/claims.bmp"), Catch::Contains("truncated BMP"));
+  // A real BMP still decodes.
+  write_image(d + "/ok.bmp", random_image(5, 3, 8));
+  CHECK(read_image(d + "/ok.bmp").pixels == random_image(5, 3, 8).pixels);
 }
 
 TEST_CASE("hostile: shapes whose element count overflows int64 are errors") {
