@@ -112,9 +112,9 @@ echo "What the training run shows: the whole pipeline (data, edge-smoothing, VGG
 echo "initialization phase, adversarial phase, checkpoints) runs. What it cannot show: a model"
 if [[ $DEVICE == cpu ]]; then
   echo "that cartoonizes: 28 CPU steps at 96 px are far from the paper's 10 + 100+ epochs, and"
-  echo "$OUT/cartoonized/ is still a grey, checkerboard-patterned image (the untrained"
-  echo "generator's transposed convolutions), not a cartoon. The Hayao grid shows what a"
-  echo "trained one does."
+  echo "$OUT/cartoonized/ is at best a blurred copy of the photo under a checkerboard texture"
+  echo "(the barely trained generator's transposed convolutions), or still a grey checkerboard,"
+  echo "not a cartoon. The Hayao grid shows what a trained one does."
 else
   echo "that cartoonizes: 280 steps are far from the paper's 10 + 100+ epochs; compare"
   echo "$OUT/cartoonized/ with the Hayao grid."
