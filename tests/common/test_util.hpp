@@ -2,13 +2,16 @@
 // Shared helpers for tests: random inputs, comparisons, and visible skips.
 // Test names: no commas or semicolons (ctest discovery splits on them); keep them short.
 #include <catch2/catch.hpp>
+#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -83,6 +86,21 @@ inline bool python_has(const std::string& module) {
       return;                                                                           \
     }                                                                                   \
   } while (0)
+
+// Runs a shell command (echoed, for the log); its exit status, or -1 if it did not exit.
+inline int sh(const std::string& cmd) {
+  std::cout << "$ " << cmd << std::endl;
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// A whole file as a string ("" when it cannot be read).
+inline std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
 
 // A scratch directory unique to the test process, removed at exit by the OS' tmp cleaner.
 inline std::string temp_dir(const std::string& tag) {

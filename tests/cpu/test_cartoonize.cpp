@@ -9,14 +9,9 @@
 #include "common/test_util.hpp"
 
 using namespace cgan;
+using test::sh;
+using test::slurp;
 
-namespace {
-int sh(const std::string& cmd) {
-  std::cout << "$ " << cmd << std::endl;
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-}  // namespace
 
 TEST_CASE("a user's PyTorch seed generator runs through cgan_cartoonize with matching results") {
   CGAN_REQUIRE_PYTHON_MODULE("torch");

@@ -25,6 +25,15 @@ void write_npy(const std::string& path, const std::string& descr, const Shape& s
   f.put(static_cast<char>(n >> 8));
   f << header << data;
 }
+// read_npy's error message, or "no error".
+std::string err(const std::string& f) {
+  try {
+    read_npy(f);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
 template <typename T>
 std::string bytes(const std::vector<T>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
@@ -42,14 +51,6 @@ TEST_CASE("read_npy: float32/float64 C-order arrays, clear errors otherwise") {
   write_npy(d + "/s.npy", "<f4", {}, bytes(std::vector<float>{7}));
   CHECK(read_npy(d + "/s.npy").numel() == 1);
 
-  auto err = [&](const std::string& f) {
-    try {
-      read_npy(f);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   write_npy(d + "/i.npy", "<i4", {1}, bytes(std::vector<int>{1}));
   CHECK_THAT(err(d + "/i.npy"), Catch::Contains("i.npy") && Catch::Contains("'<i4'"));
   write_npy(d + "/be.npy", ">f4", {1}, bytes(std::vector<float>{1}));
@@ -77,14 +78,6 @@ TEST_CASE("read_npy: hostile headers fail cleanly (long headers and overflowing 
     const uint32_t n = static_cast<uint32_t>(header.size());
     for (int k = 0; k < 4; ++k) f.put(static_cast<char>((n >> (8 * k)) & 0xff));
     f << header << data;
-  };
-  auto err = [&](const std::string& f) {
-    try {
-      read_npy(f);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
   };
   const std::string spaces(40000, ' ');
   write_v2(d + "/ws.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2," + spaces + "3), }",

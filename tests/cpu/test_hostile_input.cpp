@@ -22,21 +22,10 @@
 
 namespace fs = std::filesystem;
 using namespace cgan;
+using test::sh;
+using test::slurp;
 
 namespace {
-
-int sh(const std::string& cmd) {
-  std::cout << "$ " << cmd << std::endl;
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 Image random_image(int w, int h, uint64_t seed) {
   Image im(w, h);
