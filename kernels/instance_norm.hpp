@@ -31,7 +31,22 @@ void instance_norm_backward(float* d_in, float* d_scale, float* d_shift, const f
                             const float* scale, const float* out, int64_t N, int64_t C,
                             int64_t HW, NormAct act, float slope, void* workspace,
                             Stream stream);
+
+// ---- pieces for exact tiled inference (src/tiled.cpp) ----
+// The statistics of a map too large to normalize at once are merged from tiles: per plane of
+// in[planes, HW], mean[p] and m2[p] = sum of squared deviations from that mean (two-pass, in
+// double, so that merging many tiles (Chan et al.) loses nothing a whole-plane pass keeps).
+void plane_moments(double* mean, double* m2, const float* in, int64_t planes, int64_t HW,
+                   Stream stream);
+// The normalization itself with given statistics: out = act(scale[c] * (in - mean[p]) *
+// rstd[p] + shift[c] (+ residual)), p = n*C + c. Same arithmetic as instance_norm_forward's
+// apply step. out may alias in. Shapes as instance_norm_forward.
+void instance_norm_apply(float* out, const float* in, const float* mean, const float* rstd,
+                         const float* scale, const float* shift, const float* residual,
+                         int64_t N, int64_t C, int64_t HW, NormAct act, float slope,
+                         Stream stream);
 }  // namespace cgan::kernels
+
 
 namespace cgan::cpu {
 // Same contracts as above, host memory, no workspace. Statistics in double (two-pass).
@@ -43,4 +58,9 @@ void instance_norm_backward(float* d_in, float* d_scale, float* d_shift, const f
                             const float* in, const float* mean, const float* rstd,
                             const float* scale, const float* out, int64_t N, int64_t C,
                             int64_t HW, kernels::NormAct act, float slope);
+// Two-pass in double, like instance_norm_forward's statistics.
+void plane_moments(double* mean, double* m2, const float* in, int64_t planes, int64_t HW);
+void instance_norm_apply(float* out, const float* in, const float* mean, const float* rstd,
+                         const float* scale, const float* shift, const float* residual,
+                         int64_t N, int64_t C, int64_t HW, kernels::NormAct act, float slope);
 }  // namespace cgan::cpu

@@ -95,4 +95,40 @@ void instance_norm_backward(float* d_in, float* d_scale, float* d_shift, const f
   });
 }
 
+void plane_moments(double* mean, double* m2, const float* in, int64_t planes, int64_t HW) {
+  cpu::parallel_for(planes, HW * 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* x = in + p * HW;
+      double s = 0;
+      for (int64_t i = 0; i < HW; ++i) s += x[i];
+      const double mu = HW > 0 ? s / double(HW) : 0.0;
+      double q = 0;
+      for (int64_t i = 0; i < HW; ++i) q += (x[i] - mu) * (x[i] - mu);
+      mean[p] = mu;
+      m2[p] = q;
+    }
+  });
+}
+
+void instance_norm_apply(float* out, const float* in, const float* mean, const float* rstd,
+                         const float* scale, const float* shift, const float* residual,
+                         int64_t N, int64_t C, int64_t HW, NormAct act, float slope) {
+  cpu::parallel_for(N * C, HW * 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t c = p % C;
+      const float m = mean[p], r = rstd[p];
+      const float g = scale ? scale[c] : 1.f;
+      const float b = shift ? shift[c] : 0.f;
+      const float* x = in + p * HW;
+      const float* res = residual ? residual + p * HW : nullptr;
+      float* y = out + p * HW;
+      for (int64_t i = 0; i < HW; ++i) {  // the arithmetic of instance_norm_forward
+        float z = (x[i] - m) * r * g + b;
+        if (res) z += res[i];
+        y[i] = activate(z, act, slope);
+      }
+    }
+  });
+}
+
 }  // namespace cgan::cpu

@@ -113,6 +113,50 @@ Var OfficialGenerator::forward(Tape& t, const Var& x) {
   return nn::tanh(t, deconv03_1_(t, ps, nn::reflection_pad(t, h, 3)));
 }
 
+namespace {
+using Step = GeneratorStep;
+Step conv_step(const nn::Conv& c, int reflect = 0) {
+  Step s;
+  s.kind = Step::Kind::Conv;
+  s.conv = &c;
+  s.reflect = reflect;
+  return s;
+}
+Step norm_step(const nn::InstanceNorm& n, Act act, bool add_residual = false, bool keep = false) {
+  Step s;
+  s.kind = Step::Kind::Norm;
+  s.norm = &n;
+  s.act = act;
+  s.add_residual = add_residual;
+  s.keep = keep;
+  return s;
+}
+Step tanh_step() {
+  Step s;
+  s.kind = Step::Kind::Tanh;
+  return s;
+}
+}  // namespace
+
+// The same sequence as forward(), step for step.
+std::vector<GeneratorStep> OfficialGenerator::steps() const {
+  std::vector<Step> v = {conv_step(conv01_, 3), norm_step(in01_, Act::ReLU),
+                         conv_step(conv02_1_), conv_step(conv02_2_), norm_step(in02_, Act::ReLU),
+                         conv_step(conv03_1_), conv_step(conv03_2_),
+                         norm_step(in03_, Act::ReLU, false, true)};
+  for (size_t r = 0; r < res_conv_.size(); ++r) {
+    v.push_back(conv_step(res_conv_[r][0], 1));
+    v.push_back(norm_step(res_in_[r][0], Act::ReLU));
+    v.push_back(conv_step(res_conv_[r][1], 1));
+    v.push_back(norm_step(res_in_[r][1], Act::None, true, r + 1 < res_conv_.size()));
+  }
+  for (const Step& s : {conv_step(deconv01_1_), conv_step(deconv01_2_), norm_step(in12_, Act::ReLU),
+                        conv_step(deconv02_1_), conv_step(deconv02_2_), norm_step(in13_, Act::ReLU),
+                        conv_step(deconv03_1_, 3), tanh_step()})
+    v.push_back(s);
+  return v;
+}
+
 // ---- seed generator -------------------------------------------------------------------------
 
 SeedGenerator::SeedGenerator(Context& ctx, const Options& o) : Generator(ctx), opt_(o) {
@@ -150,6 +194,24 @@ Var SeedGenerator::forward(Tape& t, const Var& x) {
   h = in_(t, ps, up_[1](t, ps, up_[0](t, ps, h)), Act::ReLU);
   h = in_(t, ps, up_[3](t, ps, up_[2](t, ps, h)), Act::ReLU);
   return nn::tanh(t, last_(t, ps, h));
+}
+
+std::vector<GeneratorStep> SeedGenerator::steps() const {
+  std::vector<Step> v = {conv_step(initial_), norm_step(in_, Act::ReLU),
+                         conv_step(down_[0]), conv_step(down_[1]), norm_step(in_, Act::ReLU),
+                         conv_step(down_[2]), conv_step(down_[3]),
+                         norm_step(in_, Act::ReLU, false, true)};
+  for (size_t r = 0; r < res_.size(); ++r) {
+    v.push_back(conv_step(res_[r][0]));
+    v.push_back(norm_step(in_, Act::ReLU));
+    v.push_back(conv_step(res_[r][1]));
+    v.push_back(norm_step(in_, Act::None, true, r + 1 < res_.size()));
+  }
+  for (const Step& s : {conv_step(up_[0]), conv_step(up_[1]), norm_step(in_, Act::ReLU),
+                        conv_step(up_[2]), conv_step(up_[3]), norm_step(in_, Act::ReLU),
+                        conv_step(last_), tanh_step()})
+    v.push_back(s);
+  return v;
 }
 
 // ---- seed discriminator ------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include "cgan/preprocess.hpp"
 #include "cgan/resize.hpp"
 #include "cgan/safetensors.hpp"
+#include "cgan/tiled.hpp"
 
 namespace cgan {
 
@@ -72,7 +73,64 @@ Image Cartoonizer::prepare(const Image& photo) const {
   return resize_bicubic(photo, w, h);
 }
 
+namespace {
+constexpr double kWholeBytesPerPixel = 2400.0;           // ~2.3 GB per megapixel, linear
+constexpr double kFixedBytes = 256.0 * 1024 * 1024;     // weights, libraries, scratch
+double gib(double bytes) { return std::round(bytes / (1024.0 * 1024 * 1024) * 10) / 10; }
+}  // namespace
+
+uint64_t Cartoonizer::whole_bytes(int w, int h, int batch) {
+  return static_cast<uint64_t>(kWholeBytesPerPixel * double(w) * double(h) * batch + kFixedBytes);
+}
+
+uint64_t Cartoonizer::tiled_bytes(int w, int h, int tile) {
+  // The input and the output image (bytes) stay in memory; everything else is per tile.
+  return static_cast<uint64_t>(kFixedBytes + 6.0 * double(w) * double(h)) +
+         tiled_working_bytes(tile);
+}
+
+uint64_t Cartoonizer::budget() const {
+  if (opt_.max_memory > 0) return opt_.max_memory;
+  return static_cast<uint64_t>(0.9 * double(available_memory_bytes(ctx_->device())));
+}
+
+int Cartoonizer::tile_side(int w, int h) const {
+  if (opt_.tile > 0) return opt_.tile;
+  const uint64_t b = budget();
+  if (b == 0 || whole_bytes(w, h) <= b) return 0;
+  const int longest = std::max(w, h);
+  for (int t = (std::min(longest, 4096) + 63) / 64 * 64; t >= 64; t -= 64)
+    if (tiled_bytes(w, h, t) <= b) return t;
+  CGAN_FAIL(w << "x" << h << " does not fit " << gib(double(b)) << " GiB even in 64-pixel tiles"
+              << " (that needs about " << gib(double(tiled_bytes(w, h, 64))) << " GiB)"
+              << ": allow more memory or use --max-side");
+}
+
 std::vector<Image> Cartoonizer::run(const std::vector<Image>& images) {
+  if (images.empty()) return {};
+  const int w = images[0].width, h = images[0].height;
+  const uint64_t b = budget();
+  const bool batch_fits = opt_.tile == 0 && (b == 0 || whole_bytes(w, h, int(images.size())) <= b);
+  if (!batch_fits) {
+    std::vector<Image> out;
+    for (const Image& im : images) {
+      const int t = tile_side(im.width, im.height);
+      if (t == 0) {
+        out.push_back(run_whole({im})[0]);
+        continue;
+      }
+      TiledOptions to;
+      to.tile = t;
+      to.spill_dir = opt_.spill_dir;
+      to.progress = opt_.tile_progress;
+      out.push_back(cartoonize_tiled(*gen_, im, order_, to, *ctx_));
+    }
+    return out;
+  }
+  return run_whole(images);
+}
+
+std::vector<Image> Cartoonizer::run_whole(const std::vector<Image>& images) {
   // Bytes cross the bus and the [-1,1] conversion runs on the device (4x less traffic than
   // float tensors converted on the host); same arithmetic as images_to_tensor /
   // tensor_to_images, so the same pixels.

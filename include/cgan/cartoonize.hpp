@@ -1,5 +1,7 @@
 #pragma once
 // Inference: photos in, cartoons out, with a pretrained generator.
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +21,17 @@ struct CartoonizeOptions {
   std::optional<ChannelOrder> order;
   // Longer side resized to this (PIL bicubic, official rule); 0 keeps the size.
   int max_side = 0;
+  // Exact tiled inference (cgan/tiled.hpp, same result as whole): 0 decides per image, whole
+  // when the forward pass fits max_memory, else in the largest tiles that fit; > 0 always
+  // tiles of this side (>= 16).
+  int tile = 0;
+  // Memory budget of one forward pass in bytes (host RAM on the CPU, device memory on CUDA);
+  // 0: 90% of what the device has available now.
+  uint64_t max_memory = 0;
+  // Where tiled runs keep their intermediate maps (unlinked files); empty: $TMPDIR or /tmp.
+  std::string spill_dir;
+  // Tiled runs: called after every tile with (tiles done, tiles in all) of that image.
+  std::function<void(int64_t, int64_t)> tile_progress;
 };
 
 class Cartoonizer {
@@ -29,14 +42,28 @@ class Cartoonizer {
   // The image the network sees (resized per max_side).
   Image prepare(const Image& photo) const;
   // Same-size images (already prepared) -> cartoons. The output may be slightly larger than
-  // the input when a side is not a multiple of 4 (official behaviour).
+  // the input when a side is not a multiple of 4 (official behaviour). Runs them in one
+  // batch when that fits the memory budget, else one by one, each whole or tiled
+  // (tile_side()).
   std::vector<Image> run(const std::vector<Image>& images);
+
+  // Estimated peak bytes of a whole forward pass of `batch` images of w x h (measured on the
+  // CPU: bench/cartoonize_bench.cpp; the GPU needs less, the same bound is used).
+  static uint64_t whole_bytes(int w, int h, int batch = 1);
+  // Estimated peak bytes of a tiled run of one w x h image with tiles of side `tile`.
+  static uint64_t tiled_bytes(int w, int h, int tile);
+  // The memory budget (max_memory, or 90% of what the device has available; 0: unknown).
+  uint64_t budget() const;
+  // 0: a w x h image runs whole; else the side of the tiles it runs in. Throws when even the
+  // smallest tiles do not fit the budget.
+  int tile_side(int w, int h) const;
 
   ChannelOrder order() const { return order_; }
   GeneratorArch arch() const { return arch_; }
   Generator& generator() { return *gen_; }
 
  private:
+  std::vector<Image> run_whole(const std::vector<Image>& images);
   CartoonizeOptions opt_;
   GeneratorArch arch_ = GeneratorArch::Official;
   ChannelOrder order_ = ChannelOrder::BGR;

@@ -22,5 +22,6 @@
 #include "cgan/safetensors.hpp"
 #include "cgan/smooth.hpp"
 #include "cgan/tensor.hpp"
+#include "cgan/tiled.hpp"
 #include "cgan/train.hpp"
 #include "cgan/vgg.hpp"

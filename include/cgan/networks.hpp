@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cgan/image.hpp"
 #include "cgan/nn.hpp"
@@ -35,6 +36,19 @@ class Module {
 };
 
 enum class GeneratorArch { Official, Seed };
+
+// One step of a generator written as a straight line (what forward() computes, in order), for
+// executors other than the tape: exact tiled inference (cgan/tiled.hpp).
+struct GeneratorStep {
+  enum class Kind { Conv, Norm, Tanh };
+  Kind kind = Kind::Conv;
+  int reflect = 0;                          // Conv: reflection padding in front of it
+  const nn::Conv* conv = nullptr;           // Conv
+  const nn::InstanceNorm* norm = nullptr;   // Norm
+  ops::Act act = ops::Act::None;            // Norm: fused activation
+  bool add_residual = false;                // Norm: adds the last kept output (before act)
+  bool keep = false;                        // Norm: a later norm adds this output
+};
 GeneratorArch parse_generator_arch(const std::string& s);  // "official" | "seed"
 
 class Generator : public Module {
@@ -46,6 +60,8 @@ class Generator : public Module {
   Tensor infer(const Tensor& x);
   virtual ChannelOrder channel_order() const = 0;
   static Shape output_shape(const Shape& in);
+  // forward() as a list of steps over this generator's parameters (valid while it lives).
+  virtual std::vector<GeneratorStep> steps() const = 0;
 
  protected:
   using Module::Module;
@@ -65,6 +81,7 @@ class OfficialGenerator final : public Generator {
   OfficialGenerator(Context& ctx, const Options& o);
   nn::Var forward(nn::Tape& tape, const nn::Var& x) override;
   ChannelOrder channel_order() const override { return ChannelOrder::BGR; }
+  std::vector<GeneratorStep> steps() const override;
 
  private:
   Options opt_;
@@ -89,6 +106,7 @@ class SeedGenerator final : public Generator {
   SeedGenerator(Context& ctx, const Options& o);
   nn::Var forward(nn::Tape& tape, const nn::Var& x) override;
   ChannelOrder channel_order() const override { return ChannelOrder::RGB; }
+  std::vector<GeneratorStep> steps() const override;
 
  private:
   Options opt_;

@@ -8,6 +8,7 @@
 // Gradients: input gradients (d_in, ...) are OVERWRITTEN; parameter gradients (d_scale,
 // d_shift, d_bias) are ACCUMULATED (+=) so a parameter used several times sums its gradients.
 #include <cstdint>
+#include <vector>
 
 #include "cgan/context.hpp"
 #include "cgan/tensor.hpp"
@@ -48,6 +49,18 @@ void instance_norm_backward(Tensor& d_in, Tensor* d_scale, Tensor* d_shift,
                             const Tensor& d_out, const Tensor& in, const Tensor& mean,
                             const Tensor& rstd, const Tensor* scale, const Tensor* out,
                             Act act, float slope, Context& ctx);
+
+// Pieces for exact tiled inference (cgan/tiled.hpp), where a map is normalized with the
+// statistics of the whole map gathered over its tiles.
+// Per (n, c) plane of in [N,C,H,W]: its mean and the sum of squared deviations from it, in
+// double (two-pass), returned on the host (mean, m2 resized to N*C).
+void plane_moments(std::vector<double>& mean, std::vector<double>& m2, const Tensor& in,
+                   Context& ctx);
+// instance_norm_forward's output with given statistics mean/rstd [N*C] (not computed from
+// `in`). out may be in (in place).
+void instance_norm_apply(Tensor& out, const Tensor& in, const Tensor& mean, const Tensor& rstd,
+                         const Tensor* scale, const Tensor* shift, const Tensor* residual,
+                         Act act, float slope, Context& ctx);
 
 // ---- padding -------------------------------------------------------------------------
 struct Pad2d {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <string>
 
 #include "cgan/ops.hpp"
@@ -107,6 +108,57 @@ void instance_norm_backward(Tensor& d_in, Tensor* d_scale, Tensor* d_shift,
                                 mean.f32(), rstd.f32(), opt(scale), out_p, N, C, HW,
                                 to_kernel(act), slope);
   }
+}
+
+void plane_moments(std::vector<double>& mean, std::vector<double>& m2, const Tensor& in,
+                   Context& ctx) {
+  const char* op = "plane_moments";
+  check_tensor(in, op, "in", ctx);
+  check_4d(in, "in", op);
+  const int64_t planes = in.dim(0) * in.dim(1), HW = in.dim(2) * in.dim(3);
+  CGAN_CHECK(HW > 0 || planes == 0, op << ": empty planes in shape " << shape_str(in.shape()));
+  mean.assign(static_cast<size_t>(planes), 0.0);
+  m2.assign(static_cast<size_t>(planes), 0.0);
+  ProfileScope prof(ctx, "norm.fwd");
+  if (!ctx.is_cuda()) {
+    cpu::plane_moments(mean.data(), m2.data(), in.f32(), planes, HW);
+    return;
+  }
+  // Doubles in a float tensor's storage (two floats each): mean[planes] then m2[planes].
+  Tensor dev = Tensor::empty({4 * planes}, ctx);
+  double* d = reinterpret_cast<double*>(dev.f32());
+  kernels::plane_moments(d, d + planes, in.f32(), planes, HW, ctx.stream());
+  const Tensor host = dev.to_cpu(ctx);
+  const double* h = reinterpret_cast<const double*>(host.f32());
+  std::copy(h, h + planes, mean.begin());
+  std::copy(h + planes, h + 2 * planes, m2.begin());
+}
+
+void instance_norm_apply(Tensor& out, const Tensor& in, const Tensor& mean, const Tensor& rstd,
+                         const Tensor* scale, const Tensor* shift, const Tensor* residual,
+                         Act act, float slope, Context& ctx) {
+  const char* op = "instance_norm_apply";
+  check_tensor(in, op, "in", ctx);
+  check_4d(in, "in", op);
+  const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
+  check_tensor(out, op, "out", ctx);
+  check_shape(out, "out", in.shape(), op);
+  check_count(mean, "mean", N * C, "N*C", op, ctx);
+  check_count(rstd, "rstd", N * C, "N*C", op, ctx);
+  if (scale) check_count(*scale, "scale", C, "C", op, ctx);
+  if (shift) check_count(*shift, "shift", C, "C", op, ctx);
+  if (residual) {
+    check_tensor(*residual, op, "residual", ctx);
+    check_shape(*residual, "residual", in.shape(), op);
+  }
+  ProfileScope prof(ctx, "norm.fwd");
+  if (ctx.is_cuda())
+    kernels::instance_norm_apply(out.f32(), in.f32(), mean.f32(), rstd.f32(), opt(scale),
+                                 opt(shift), opt(residual), N, C, HW, to_kernel(act), slope,
+                                 ctx.stream());
+  else
+    cpu::instance_norm_apply(out.f32(), in.f32(), mean.f32(), rstd.f32(), opt(scale),
+                             opt(shift), opt(residual), N, C, HW, to_kernel(act), slope);
 }
 
 }  // namespace cgan::ops
