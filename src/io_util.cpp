@@ -71,8 +71,12 @@ int remove_stale_temp_files(const std::string& dir) {
     const std::string name = e.path().filename().string();
     const size_t at = name.rfind(".tmp-");
     if (at == std::string::npos || at + 5 >= name.size()) continue;
-    const std::string digits = name.substr(at + 5);
-    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    std::string digits = name.substr(at + 5);
+    // VideoWriter's temporaries keep the extension the encoder needs: "<name>.tmp-<pid>.<ext>".
+    if (const size_t dot = digits.find('.'); dot != std::string::npos) digits.erase(dot);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos ||
+        digits.size() > 9)
+      continue;
     const pid_t pid = static_cast<pid_t>(std::stol(digits));
     // Ours and still being written by a live process (this one included): leave it.
     if (pid == ::getpid() || (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM))) continue;

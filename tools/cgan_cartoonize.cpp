@@ -1,9 +1,12 @@
-// cgan_cartoonize: photos -> cartoons with a pretrained CartoonGAN generator.
+// cgan_cartoonize: photos and videos -> cartoons with a pretrained CartoonGAN generator.
 //
 //   cgan_cartoonize --weights hayao.safetensors photo.jpg dir/ -o out/ [--max-side 450]
 //   cgan_cartoonize --style hayao photo.jpg -o cartoon.jpg   (after scripts/download_models.sh)
+//   cgan_cartoonize --style hayao clip.mp4 -o cartoon.mp4 [--frames 100] [--codec FFV1]
+//   cgan_cartoonize --style hayao --max-side 0 huge.jpg -o out.png --max-memory 4096
 //
-// Unreadable inputs are reported and skipped; the exit status is non-zero if any failed.
+// Images too large for memory run in exact tiles (same result). Unreadable inputs are reported
+// and skipped; the exit status is non-zero if any failed.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -12,7 +15,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <atomic>
+#include <exception>
 #include <future>
+#include <thread>
 #include <iostream>
 #include <map>
 #include <set>
@@ -22,6 +28,9 @@
 #include "cgan/device.hpp"
 #include "cgan/io_util.hpp"
 #include "cgan/resize.hpp"
+#include "cgan/video.hpp"
+#include "bounded_queue.hpp"
+#include "progress.hpp"
 
 namespace fs = std::filesystem;
 using namespace cgan;
@@ -34,12 +43,8 @@ struct Job {
   Image image;       // prepared (resized) input
 };
 
-// Peak memory of one forward pass of the official generator, per input pixel: measured on the
-// CPU (bench_cartoonize: 152.8 MiB at 256x256, ~2.3 GB per megapixel, growing linearly), plus
-// the weights and buffers that do not grow. The GPU path needs less; the same bound is used.
-constexpr double kBytesPerPixel = 2400.0;
-constexpr double kFixedBytes = 256.0 * 1024 * 1024;
-double gib(double bytes) { return std::round(bytes / (1024.0 * 1024 * 1024) * 10) / 10; }
+using cgan_tools::BoundedQueue;
+using cgan_tools::Progress;
 
 std::string lower_extension(const std::string& path) {
   std::string e = fs::path(path).extension().string();
@@ -94,14 +99,15 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs, i
     if (fs::is_directory(in, ec)) {
       std::vector<std::string> found;
       for (const auto& e : fs::directory_iterator(in, ec))
-        if (e.is_regular_file() && is_image_path(e.path().string()))
+        if (e.is_regular_file() &&
+            (is_image_path(e.path().string()) || is_video_path(e.path().string())))
           found.push_back(e.path().string());
       if (ec) {
         std::cerr << "error: cannot list " << in << ": " << ec.message() << "\n";
         ++failures;
       }
       std::sort(found.begin(), found.end());
-      if (found.empty()) std::cerr << "warning: no images in directory " << in << "\n";
+      if (found.empty()) std::cerr << "warning: no images or videos in directory " << in << "\n";
       files.insert(files.end(), found.begin(), found.end());
     } else {
       files.push_back(in);
@@ -137,14 +143,105 @@ std::string find_style(const std::string& style, const char* argv0) {
                                      << style);
 }
 
+// Frames in flight between the stages: enough to keep each busy, few enough to bound memory.
+constexpr size_t kQueueBatches = 2;
+
+struct VideoDone {
+  int64_t frames = 0;
+  int width = 0, height = 0;
+  double fps = 0;
+  std::string fourcc;
+};
+
+// Decode -> cartoonize -> encode on three threads with bounded queues between them, so the
+// device is not left waiting on the decoder or the encoder. Frames are prepared exactly as
+// images are (--max-side), and run in batches.
+VideoDone cartoonize_video(Cartoonizer& c, const std::string& in, const std::string& out,
+                           int64_t max_frames, size_t batch, const std::string& codec,
+                           Progress& progress, const std::string& label) {
+  VideoReader reader(in);
+  const VideoInfo info = reader.info();
+  Image frame;
+  reader.read(frame);  // throws when not even one frame decodes
+  Image first = c.prepare(frame);
+  const Shape os = Generator::output_shape({1, 3, first.height, first.width});
+  VideoWriter writer(out, info.fps, static_cast<int>(os[3]), static_cast<int>(os[2]), codec);
+  int64_t total = info.frame_count;
+  if (max_frames > 0) total = total > 0 ? std::min(total, max_frames) : max_frames;
+  progress.start("frames", total, label);
+
+  BoundedQueue<std::vector<Image>> to_infer(kQueueBatches), to_encode(kQueueBatches);
+  std::atomic<bool> failed{false};
+  std::exception_ptr decode_error, infer_error, encode_error;
+  auto abort_all = [&] {
+    failed = true;
+    to_infer.close();
+    to_encode.close();
+  };
+  std::thread decoder([&] {
+    try {
+      std::vector<Image> b;
+      b.push_back(std::move(first));
+      int64_t n = 1;
+      while (!failed && (max_frames <= 0 || n < max_frames)) {
+        if (b.size() == batch) {
+          if (!to_infer.push(std::move(b))) break;
+          b.clear();
+        }
+        if (!reader.read(frame)) break;
+        b.push_back(c.prepare(frame));
+        ++n;
+      }
+      if (!b.empty()) to_infer.push(std::move(b));
+    } catch (...) {
+      decode_error = std::current_exception();
+      abort_all();
+    }
+    to_infer.close();
+  });
+  std::thread encoder([&] {
+    try {
+      std::vector<Image> b;
+      while (to_encode.pop(b)) {
+        for (const Image& f : b) writer.write(f);
+        progress.add(static_cast<int64_t>(b.size()));
+      }
+    } catch (...) {
+      encode_error = std::current_exception();
+      abort_all();
+    }
+  });
+  try {
+    std::vector<Image> b;
+    while (!failed && to_infer.pop(b))
+      if (!to_encode.push(c.run(b))) break;
+  } catch (...) {
+    infer_error = std::current_exception();
+    abort_all();
+  }
+  to_encode.close();
+  decoder.join();
+  encoder.join();
+  progress.finish();
+  for (const auto& e : {decode_error, infer_error, encode_error})
+    if (e) std::rethrow_exception(e);
+  CGAN_CHECK(writer.frames_written() == reader.frames_read(),
+             in << ": decoded " << reader.frames_read() << " frames but wrote "
+                << writer.frames_written());
+  writer.commit();  // only a complete video gets the final name
+  return {writer.frames_written(), static_cast<int>(os[3]), static_cast<int>(os[2]), info.fps,
+          writer.fourcc()};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Cartoonize photos with a CartoonGAN generator"};
-  std::string weights, style, output, arch, device = "auto";
+  CLI::App app{"Cartoonize photos and videos with a CartoonGAN generator"};
+  std::string weights, style, output, arch, device = "auto", codec;
   std::vector<std::string> inputs;
-  int max_side = -1, batch = 4;
-  bool bgr = false, rgb = false;
+  int max_side = -1, batch = 4, tile = 0;
+  int64_t max_frames = 0, max_memory_mib = 0;
+  bool bgr = false, rgb = false, no_progress = false;
   auto* o_weights = app.add_option("--weights", weights, "generator weights (.safetensors)");
   app.add_option("--style", style,
                  "an official style downloaded by scripts/download_models.sh (models/"
@@ -156,7 +253,10 @@ int main(int argc, char** argv) {
                  "generator architecture; default: the file's __metadata__, else recognized "
                  "from its tensor names")
       ->check(CLI::IsMember({"official", "seed"}));
-  app.add_option("inputs", inputs, "image files or directories")->required();
+  app.add_option("inputs", inputs,
+                 "image files (.png .jpg .bmp), video files (.mp4 .m4v .mov .mkv .avi .webm) or "
+                 "directories of them")
+      ->required();
   app.add_option("-o,--output", output,
                  "output file (one input file) or directory (created if needed)")
       ->required();
@@ -167,9 +267,23 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   std::string grid;
   app.add_option("--grid", grid,
-                 "also write one image FILE with a row per input: photo | cartoon");
-  app.add_option("--batch", batch, "images per forward pass (same-size images only)")
+                 "also write one image FILE with a row per input image: photo | cartoon");
+  app.add_option("--batch", batch, "images or video frames per forward pass (same size only)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--tile", tile,
+                 "run every image in exact tiles of N pixels (>= 16; same result as whole). "
+                 "Default: tiles only for images that do not fit the memory budget")
+      ->check(CLI::Range(16, 1 << 20));
+  app.add_option("--max-memory", max_memory_mib,
+                 "memory budget in MiB (host RAM on the CPU, device memory on CUDA); images "
+                 "that would need more run in tiles. Default: 90% of what is available")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--frames", max_frames, "videos: only the first N frames (a quick preview)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--codec", codec,
+                 "videos: FOURCC of the output codec (default avc1 = H.264 for .mp4/.mov/.mkv, "
+                 "MJPG for .avi, VP80 for .webm; FFV1 is lossless in .mkv/.avi)");
+  app.add_flag("--no-progress", no_progress, "no progress line (it shows only on a terminal)");
   auto* o_bgr = app.add_flag("--bgr", bgr,
                              "the weights expect BGR input (default: the file's __metadata__, "
                              "else BGR for official, RGB for seed)");
@@ -192,6 +306,12 @@ int main(int argc, char** argv) {
     opt.max_side = std::max(max_side, 0);
     if (bgr) opt.order = ChannelOrder::BGR;
     if (rgb) opt.order = ChannelOrder::RGB;
+    opt.tile = tile;
+    opt.max_memory = static_cast<uint64_t>(max_memory_mib) << 20;
+    Progress progress(!no_progress);
+    opt.tile_progress = [&progress](int64_t d, int64_t t) {
+      progress.detail("tile " + std::to_string(d) + "/" + std::to_string(t));
+    };
     Cartoonizer cartoonizer(weights, opt, *ctx);
     std::cout << "weights " << weights << ": " << generator_arch_name(cartoonizer.arch())
               << " generator, " << (cartoonizer.order() == ChannelOrder::BGR ? "BGR" : "RGB")
@@ -202,17 +322,24 @@ int main(int argc, char** argv) {
     int failures = 0;
     const std::vector<std::string> files = expand_inputs(inputs, failures);
     if (files.empty()) {
-      std::cerr << "error: no input images\n";
+      std::cerr << "error: no input images or videos\n";
       return 1;
     }
-    // A single input file with an image-like output name writes that file; otherwise -o is
-    // a directory receiving one output per input, named like the input.
-    const bool to_file = files.size() == 1 && !fs::is_directory(files[0]) &&
-                         is_image_path(output) && !fs::is_directory(output);
+    // A single input file with an image- or video-like output name writes that file;
+    // otherwise -o is a directory receiving one output per input, named like the input.
+    const bool out_is_file = (is_image_path(output) || is_video_path(output)) &&
+                             !fs::is_directory(output);
+    const bool to_file = files.size() == 1 && !fs::is_directory(files[0]) && out_is_file;
     const std::string out_ext = lower_extension(output);
-    if (files.size() > 1 && is_image_path(output) && !fs::is_directory(output)) {
-      std::cerr << "error: -o " << output << " names one image file, but there are "
-                << files.size() << " inputs: give a folder\n";
+    if (files.size() > 1 && out_is_file) {
+      std::cerr << "error: -o " << output << " names one file, but there are " << files.size()
+                << " inputs: give a folder\n";
+      return 1;
+    }
+    if (to_file && is_video_path(files[0]) != is_video_path(output)) {
+      std::cerr << "error: -o " << output << ": the input " << files[0] << " is "
+                << (is_video_path(files[0]) ? "a video" : "an image") << ", the output name "
+                << (is_video_path(output) ? "a video" : "an image") << "\n";
       return 1;
     }
     if (!to_file && !fs::is_directory(output) && !out_ext.empty() && looks_like_image_ext(out_ext)) {
@@ -239,10 +366,11 @@ int main(int argc, char** argv) {
 
     const auto t0 = std::chrono::steady_clock::now();
     std::map<std::pair<int, int>, std::vector<Job>> by_size;  // same-size images batch together
+    std::vector<Job> videos;
     std::set<std::string> outputs;
-    const uint64_t avail = available_memory_bytes(ctx->device());
     std::vector<std::pair<Image, Image>> grid_rows(grid.empty() ? 0 : files.size());
     std::vector<bool> grid_done(grid_rows.size(), false);
+    size_t n_images = 0;
     for (size_t k = 0; k < files.size(); ++k) {
       const std::string& f = files[k];
       try {
@@ -256,21 +384,24 @@ int main(int argc, char** argv) {
         CGAN_CHECK(!(fs::exists(j.output, ec) && fs::equivalent(j.output, f, ec)),
                    "the output " << j.output << " is this input file: refusing to overwrite "
                                  << "an original (choose another -o)");
+        if (is_video_path(f)) {
+          videos.push_back(std::move(j));
+          continue;
+        }
         Image photo = read_image(f);
         const auto [tw, th] = opt.max_side > 0
                                   ? fit_longer_side(photo.width, photo.height, opt.max_side)
                                   : std::pair<int, int>{photo.width, photo.height};
-        // What a forward pass will cost, before anything is resized or run: an impossible
-        // request fails at once with the numbers instead of meeting the OOM killer later.
-        const double need = kBytesPerPixel * double(tw) * double(th) + kFixedBytes;
-        CGAN_CHECK(avail == 0 || need <= 0.9 * double(avail),
-                   tw << "x" << th << " needs about " << gib(need) << " GiB ("
-                      << gib(kBytesPerPixel * 1e6) << " GiB per megapixel), "
-                      << gib(double(avail)) << " GiB available on "
-                      << device_description(ctx->device())
-                      << ": use --max-side (e.g. --max-side 1600)");
+        // Whole or in tiles, decided before anything is resized or run: an image that does
+        // not fit even in the smallest tiles fails at once with the numbers.
+        const int t = cartoonizer.tile_side(tw, th);
+        if (t > 0 && opt.tile == 0)
+          std::cout << f << ": " << tw << "x" << th << " does not fit "
+                    << (cartoonizer.budget() >> 20) << " MiB whole: exact tiles of " << t
+                    << " px" << std::endl;
         j.image = cartoonizer.prepare(photo);
         by_size[{j.image.width, j.image.height}].push_back(std::move(j));
+        ++n_images;
       } catch (const std::exception& e) {
         std::cerr << "error: " << f << ": " << e.what() << "\n";
         ++failures;
@@ -290,17 +421,16 @@ int main(int argc, char** argv) {
       const Written w = pending.get();
       done += w.done;
       failures += w.failures;
-      std::cerr << w.errors;
+      progress.add(w.done + w.failures);
+      if (!w.errors.empty()) {
+        progress.finish();
+        std::cerr << w.errors;
+      }
     };
+    if (n_images > 0) progress.start("images", static_cast<int64_t>(n_images));
     for (auto& [size, jobs] : by_size) {
-      // Same-size images share a forward pass only as far as memory allows.
-      const double per_image = kBytesPerPixel * double(size.first) * double(size.second);
-      size_t group_batch = static_cast<size_t>(batch);
-      if (avail > 0)
-        group_batch = std::clamp<size_t>(
-            static_cast<size_t>((0.9 * double(avail) - kFixedBytes) / per_image), 1, group_batch);
-      for (size_t b = 0; b < jobs.size(); b += group_batch) {
-        const size_t e = std::min(jobs.size(), b + group_batch);
+      for (size_t b = 0; b < jobs.size(); b += static_cast<size_t>(batch)) {
+        const size_t e = std::min(jobs.size(), b + static_cast<size_t>(batch));
         std::vector<Image> imgs;
         for (size_t i = b; i < e; ++i) imgs.push_back(std::move(jobs[i].image));
         auto keep_for_grid = [&](const std::vector<Image>& outs) {
@@ -314,9 +444,11 @@ int main(int argc, char** argv) {
           outs = cartoonizer.run(imgs);
         } catch (const std::exception& ex) {
           collect();
+          progress.finish();
           for (size_t i = b; i < e; ++i)
             std::cerr << "error: " << jobs[i].input << ": " << ex.what() << "\n";
           failures += static_cast<int>(e - b);
+          progress.add(static_cast<int64_t>(e - b));
           continue;
         }
         collect();
@@ -342,6 +474,33 @@ int main(int argc, char** argv) {
       }
     }
     collect();
+    progress.finish();
+
+    int videos_done = 0;
+    int64_t frames_done = 0;
+    for (size_t v = 0; v < videos.size(); ++v) {
+      const Job& j = videos[v];
+      const std::string label = videos.size() > 1 ? "video " + std::to_string(v + 1) + "/" +
+                                                        std::to_string(videos.size())
+                                                  : fs::path(j.input).filename().string();
+      try {
+        const auto tv = std::chrono::steady_clock::now();
+        const VideoDone r = cartoonize_video(cartoonizer, j.input, j.output, max_frames,
+                                             static_cast<size_t>(batch), codec, progress, label);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tv).count();
+        std::cout << "wrote " << j.output << ": " << r.frames << " frames " << r.width << "x"
+                  << r.height << " at " << r.fps << " fps (" << r.fourcc << ") in " << s
+                  << " s, " << (s > 0 ? r.frames / s : 0.0) << " frames/s; audio is not kept"
+                  << std::endl;
+        ++videos_done;
+        frames_done += r.frames;
+      } catch (const std::exception& ex) {
+        progress.finish();
+        std::cerr << "error: " << j.input << ": " << ex.what() << "\n";
+        ++failures;
+      }
+    }
+
     if (!grid.empty()) {
       std::vector<std::pair<Image, Image>> rows;
       for (size_t k = 0; k < grid_rows.size(); ++k)
@@ -362,9 +521,13 @@ int main(int argc, char** argv) {
     }
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::cout << "cartoonized " << done << " image(s) in " << secs << " s ("
-              << (secs > 0 ? done / secs : 0.0) << " images/s) on "
-              << device_description(ctx->device())
+    std::ostringstream what;
+    what << done << " image(s)";
+    if (!videos.empty()) what << " and " << videos_done << " video(s) (" << frames_done << " frames)";
+    const double units = double(done + frames_done);
+    std::cout << "cartoonized " << what.str() << " in " << secs << " s ("
+              << (secs > 0 ? units / secs : 0.0) << (videos.empty() ? " images/s" : " images+frames/s")
+              << ") on " << device_description(ctx->device())
               << (failures ? ", " + std::to_string(failures) + " failed" : std::string())
               << std::endl;
     return failures ? 1 : 0;

@@ -23,5 +23,6 @@
 #include "cgan/smooth.hpp"
 #include "cgan/tensor.hpp"
 #include "cgan/tiled.hpp"
+#include "cgan/video.hpp"
 #include "cgan/train.hpp"
 #include "cgan/vgg.hpp"

@@ -9,7 +9,8 @@ namespace cgan {
 void write_file_atomic(const std::string& path, const void* bytes, size_t size);
 // Reads a whole file; throws cgan::Error naming the path when it cannot.
 std::vector<unsigned char> read_file(const std::string& path);
-// Removes the "<name>.tmp-<pid>" files write_file_atomic leaves when its process is killed
+// Removes the "<name>.tmp-<pid>" files write_file_atomic (and "<name>.tmp-<pid>.<ext>" ones
+// VideoWriter) leaves when its process is killed
 // mid-write, for pids that no longer run. Returns how many it removed.
 int remove_stale_temp_files(const std::string& dir);
 
