@@ -14,8 +14,16 @@
 // the per-op-category breakdown (convolutions / our kernels / data): a '#' table and
 // "cartoonize_ops" / "cartoonize_op_groups" JSON lines.
 // Without a GPU: "no CUDA device: ..." then the CPU figure, exit status 0.
+//
+// --sizes [--budget-mib N] [--largest SIDE] [--devices cpu,cuda]: whole-process runs of
+// cgan_cartoonize (decode, inference, PNG encode) on a photo resized to 1024x768, 4096x3072
+// and 8192x6144: whole where the estimate fits this machine's memory, and in exact tiles
+// chosen for a budget of N MiB (default 4096). Each run is a child process, so its peak RSS
+// (wait4's ru_maxrss) is its own; peak device memory is the CLI's allocator high-water mark.
+// Prints time, megapixels/s, peak RSS, and the PSNR of tiled vs whole where both ran.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -23,7 +31,17 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
 #include "bench_util.hpp"
+#include "cgan/cartoonize.hpp"
+#include "cgan/image.hpp"
+#include "cgan/resize.hpp"
 #include "cgan/device.hpp"
 #include "cgan/networks.hpp"
 #include "cgan/profile.hpp"
@@ -122,10 +140,160 @@ void table(const std::vector<Row>& rows) {
                 r.tf32 ? "on" : "off", r.ms, r.ms_per_image, r.images_per_s, r.peak_mib);
 }
 
+
+// ---- --sizes --------------------------------------------------------------------------------
+
+struct Child {
+  int status = -1;
+  double seconds = 0, peak_rss_mib = 0;
+  std::string out;
+};
+
+Child run_child(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<char*> av;
+  for (const std::string& a : args) av.push_back(const_cast<char*>(a.c_str()));
+  av.push_back(nullptr);
+  std::fflush(stdout);  // or the child inherits (and prints again) what is buffered
+  const auto t0 = std::chrono::steady_clock::now();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stdout);
+    if (f) dup2(fileno(stdout), 2);
+    execv(av[0], av.data());
+    _exit(127);
+  }
+  Child c;
+  struct rusage ru {};
+  wait4(pid, &c.status, 0, &ru);
+  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  c.peak_rss_mib = double(ru.ru_maxrss) / 1024.0;  // KiB on Linux
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  c.out = ss.str();
+  return c;
+}
+
+double psnr_db(const Image& a, const Image& b) {
+  if (a.width != b.width || a.height != b.height) return -1;
+  double mse = 0;
+  for (size_t i = 0; i < a.pixels.size(); ++i) {
+    const double d = double(a.pixels[i]) - double(b.pixels[i]);
+    mse += d * d;
+  }
+  mse /= double(a.pixels.size());
+  return mse == 0 ? 999.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
+}
+
+int sizes_study(const std::string& weights, int budget_mib, int largest,
+                const std::vector<std::string>& devices) {
+  const fs::path exe = fs::canonical("/proc/self/exe");
+  const std::string tool = (exe.parent_path().parent_path() / "cgan_cartoonize").string();
+  if (!fs::exists(tool)) {
+    std::fprintf(stderr, "bench_cartoonize --sizes: %s not built\n", tool.c_str());
+    return 1;
+  }
+  const fs::path dir = fs::temp_directory_path() / ("cgan_bench_sizes_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const Image photo = read_image((fs::path(__FILE__).parent_path().parent_path() / "data" /
+                                  "photos" / "p001_bridge.jpg").string());
+  const uint64_t ram = available_memory_bytes(Device::cpu());
+  const uint64_t budget = uint64_t(budget_mib) << 20;
+  std::printf("# whole-process runs of %s, weights %s\n# machine: %.1f GiB RAM available; tiled "
+              "budget %d MiB\n", tool.c_str(), weights.c_str(), double(ram) / (1 << 30), budget_mib);
+  std::printf("# %-5s %-10s %-6s %6s %10s %8s %12s %12s %10s\n", "dev", "size", "mode", "tile",
+              "s", "MP/s", "peak RSS MiB", "dev peak MiB", "vs whole");
+  for (const std::string& dev : devices) {
+    if (dev == "cuda" && !cuda_available()) {
+      std::printf("# cuda: no CUDA device (%s)\n", cuda_unavailable_reason().c_str());
+      continue;
+    }
+    for (auto [w, h] : {std::pair{1024, 768}, std::pair{4096, 3072}, std::pair{8192, 6144}}) {
+      if (std::max(w, h) > largest) continue;
+      const std::string input = (dir / ("in_" + std::to_string(w) + ".jpg")).string();
+      if (!fs::exists(input)) write_image(input, resize_bicubic(photo, w, h));
+      int tile = 0;
+      for (int t = 4096; t >= 64 && tile == 0; t -= 64)
+        if (Cartoonizer::tiled_bytes(w, h, t) <= budget) tile = t;
+      tile = std::min(tile, (std::max(w, h) / 2 + 63) / 64 * 64);  // at least 2 tiles a side
+      const uint64_t whole_need = Cartoonizer::whole_bytes(w, h);
+      Image whole_out;
+      for (const char* mode : {"whole", "tiled"}) {
+        const bool tiled = std::string(mode) == "tiled";
+        const std::string size = std::to_string(w) + "x" + std::to_string(h);
+        if (!tiled && whole_need > 0.9 * double(ram)) {
+          std::printf("# %-5s %-10s %-6s: skipped, needs ~%.1f GiB (%.1f GiB available)\n",
+                      dev.c_str(), size.c_str(), mode, double(whole_need) / (1 << 30),
+                      double(ram) / (1 << 30));
+          continue;
+        }
+        const std::string out = (dir / ("out_" + std::string(mode) + ".png")).string();
+        std::vector<std::string> args = {tool, "--weights", weights, "--max-side", "0",
+                                         "--device", dev, "--no-progress", input, "-o", out};
+        if (tiled) {
+          args.insert(args.end(), {"--tile", std::to_string(tile), "--max-memory",
+                                   std::to_string(budget_mib)});
+        }
+        const Child c = run_child(args, (dir / "log.txt").string());
+        if (c.status != 0) {
+          std::printf("# %s %s %s: FAILED (status %d)\n%s\n", dev.c_str(), size.c_str(), mode,
+                      c.status, c.out.c_str());
+          continue;
+        }
+        double dev_peak = -1;
+        if (auto at = c.out.find("peak device memory "); at != std::string::npos)
+          dev_peak = std::atof(c.out.c_str() + at + 19);
+        double db = -1;
+        if (tiled && whole_out.width > 0) db = psnr_db(read_image(out), whole_out);
+        if (!tiled) whole_out = read_image(out);
+        std::printf("# %-5s %-10s %-6s %6d %10.1f %8.3f %12.0f %12.0f %10s\n", dev.c_str(),
+                    size.c_str(), mode, tiled ? tile : 0, c.seconds, w * double(h) / 1e6 / c.seconds,
+                    c.peak_rss_mib, dev_peak,
+                    db < 0 ? "-" : (std::to_string(int(db)) + " dB").c_str());
+        bench::JsonLine j;
+        j.str("bench", "cartoonize_sizes")
+            .str("device", dev == "cpu" ? "CPU" : device_description(Device::cuda(0)))
+            .str("shape", size)
+            .str("mode", mode)
+            .integer("tile", tiled ? tile : 0)
+            .integer("budget_MiB", tiled ? budget_mib : 0)
+            .num("s", c.seconds, 2)
+            .num("megapixels_per_s", w * double(h) / 1e6 / c.seconds, 4)
+            .num("peak_rss_MiB", c.peak_rss_mib, 0)
+            .num("peak_device_MiB", dev_peak, 0);
+        if (db >= 0) j.num("psnr_vs_whole_dB", db, 1);
+        j.print();
+        std::fflush(stdout);
+      }
+    }
+  }
+  fs::remove_all(dir);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
+    if (argc > 1 && std::string(argv[1]) == "--sizes") {
+      int budget = 4096, largest = 8192;
+      std::vector<std::string> devices = {"cpu", "cuda"};
+      std::string w;
+      for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string k = argv[i], v = argv[i + 1];
+        if (k == "--budget-mib") budget = std::stoi(v);
+        else if (k == "--largest") largest = std::stoi(v);
+        else if (k == "--weights") w = v;
+        else if (k == "--devices") {
+          devices.clear();
+          std::stringstream ss(v);
+          for (std::string d; std::getline(ss, d, ',');) devices.push_back(d);
+        } else throw std::runtime_error("unknown option " + k);
+      }
+      if (w.empty()) w = weights_path(1, argv);
+      if (w.empty()) throw std::runtime_error("--sizes needs weights (../shared or --weights)");
+      return sizes_study(w, budget, largest, devices);
+    }
     const std::string weights = weights_path(argc, argv);
     std::printf("# weights: %s\n",
                 weights.empty() ? "random (seeded), official shapes" : weights.c_str());

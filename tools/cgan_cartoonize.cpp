@@ -530,6 +530,9 @@ int main(int argc, char** argv) {
               << ") on " << device_description(ctx->device())
               << (failures ? ", " + std::to_string(failures) + " failed" : std::string())
               << std::endl;
+    if (ctx->is_cuda())
+      std::cout << "peak device memory " << (ctx->allocator().stats().peak_bytes_in_use >> 20)
+                << " MiB (allocator high-water mark)" << std::endl;
     return failures ? 1 : 0;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
