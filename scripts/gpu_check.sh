@@ -182,6 +182,9 @@ shopt -s nullglob
 benches=("$BUILD"/bench/bench_*)
 ((${#benches[@]})) || { echo "no benchmarks in $BUILD/bench" >> "$R"; fail "no benchmarks built"; }
 for b in "${benches[@]}"; do [[ -x "$b" ]] && run_bench "$(basename "$b")" "$b"; done
+# Whole vs exact tiles on the GPU, whole-process cgan_cartoonize runs (issue 13).
+[[ -x "$BUILD/bench/bench_cartoonize" ]] &&
+  run_bench "bench_cartoonize --sizes (cuda)" "$BUILD/bench/bench_cartoonize" --sizes --devices cuda --largest 4096
 for py in bench/*.py; do run_bench "PyTorch $(basename "$py")" python3 "$py"; done
 echo "benchmarks done at $(elapsed) s"
 ((${#FAILS[@]} == 0))

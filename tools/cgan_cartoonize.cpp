@@ -310,7 +310,7 @@ int main(int argc, char** argv) {
     opt.max_memory = static_cast<uint64_t>(max_memory_mib) << 20;
     Progress progress(!no_progress);
     opt.tile_progress = [&progress](int64_t d, int64_t t) {
-      progress.detail("tile " + std::to_string(d) + "/" + std::to_string(t));
+      progress.sub("tile", d, t);
     };
     Cartoonizer cartoonizer(weights, opt, *ctx);
     std::cout << "weights " << weights << ": " << generator_arch_name(cartoonizer.arch())

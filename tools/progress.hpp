@@ -39,6 +39,7 @@ class Progress {
     t0_ = now();
     last_ = -1;
     sub_.clear();
+    sub_what_.clear();
   }
   void set_total(int64_t total) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -47,12 +48,20 @@ class Progress {
   void add(int64_t n = 1) {
     std::lock_guard<std::mutex> lock(mu_);
     done_ += n;
-    draw(false);
+    sub_.clear();
+    draw(total_ > 0 && done_ >= total_);  // the last count always shows
   }
-  // A finer-grained note for the current item (e.g. "tile 12/96").
-  void detail(const std::string& s) {
+  // Progress inside the current item (e.g. the tiles of one large image), with its own ETA.
+  void sub(const std::string& what, int64_t done, int64_t total) {
     std::lock_guard<std::mutex> lock(mu_);
-    sub_ = s;
+    const double t = now();
+    if (done <= 1 || what != sub_what_) sub_t0_ = t;
+    sub_what_ = what;
+    std::ostringstream s;
+    s << what << " " << done << "/" << total;
+    if (done > 0 && total > done && t > sub_t0_)
+      s << ", ETA " << fmt_duration((t - sub_t0_) / double(done) * double(total - done));
+    sub_ = s.str();
     draw(false);
   }
   void finish() {
@@ -87,7 +96,8 @@ class Progress {
 
   bool on_;
   std::mutex mu_;
-  std::string what_, label_, sub_;
+  std::string what_, label_, sub_, sub_what_;
+  double sub_t0_ = 0;
   int64_t total_ = 0, done_ = 0;
   double t0_ = 0, last_ = -1;
   bool drawn_ = false;
