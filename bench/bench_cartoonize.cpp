@@ -15,11 +15,12 @@
 // "cartoonize_ops" / "cartoonize_op_groups" JSON lines.
 // Without a GPU: "no CUDA device: ..." then the CPU figure, exit status 0.
 //
-// --sizes [--budget-mib N] [--largest SIDE] [--devices cpu,cuda]: whole-process runs of
-// cgan_cartoonize (decode, inference, PNG encode) on a photo resized to 1024x768, 4096x3072
-// and 8192x6144: whole where the estimate fits this machine's memory, and in exact tiles
-// chosen for a budget of N MiB (default 4096). Each run is a child process, so its peak RSS
-// (wait4's ru_maxrss) is its own; peak device memory is the CLI's allocator high-water mark.
+// --sizes [--budget-mib N] [--largest SIDE] [--devices cpu,cuda]: whole-process runs (decode
+// the JPEG, cgan::Cartoonizer, encode the PNG: what cgan_cartoonize does) on a photo resized to
+// 1024x768, 4096x3072 and 8192x6144: whole where the estimate fits this machine's memory, and
+// in exact tiles chosen for a budget of N MiB (default 4096). Each run is a child process (this
+// executable with --child), so its peak RSS (wait4's ru_maxrss) is its own; peak device memory
+// is the caching allocator's high-water mark.
 // Prints time, megapixels/s, peak RSS, and the PSNR of tiled vs whole where both ran.
 #include <algorithm>
 #include <chrono>
@@ -185,21 +186,30 @@ double psnr_db(const Image& a, const Image& b) {
   return mse == 0 ? 999.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
+// One run of --sizes: --child WEIGHTS DEVICE TILE BUDGET_MIB IN OUT.
+int child_run(char** a) {
+  auto ctx = Context::create(a[1]);
+  CartoonizeOptions o;
+  o.tile = std::atoi(a[2]);
+  o.max_memory = uint64_t(std::atoll(a[3])) << 20;
+  Cartoonizer c(a[0], o, *ctx);
+  const Image out = c.run({c.prepare(read_image(a[4]))})[0];
+  write_image(a[5], out);
+  if (ctx->is_cuda())
+    std::printf("peak device memory %zu MiB\n", ctx->allocator().stats().peak_bytes_in_use >> 20);
+  return 0;
+}
+
 int sizes_study(const std::string& weights, int budget_mib, int largest,
                 const std::vector<std::string>& devices) {
-  const fs::path exe = fs::canonical("/proc/self/exe");
-  const std::string tool = (exe.parent_path().parent_path() / "cgan_cartoonize").string();
-  if (!fs::exists(tool)) {
-    std::fprintf(stderr, "bench_cartoonize --sizes: %s not built\n", tool.c_str());
-    return 1;
-  }
+  const std::string tool = fs::canonical("/proc/self/exe").string();
   const fs::path dir = fs::temp_directory_path() / ("cgan_bench_sizes_" + std::to_string(getpid()));
   fs::create_directories(dir);
   const Image photo = read_image((fs::path(__FILE__).parent_path().parent_path() / "data" /
                                   "photos" / "p001_bridge.jpg").string());
   const uint64_t ram = available_memory_bytes(Device::cpu());
   const uint64_t budget = uint64_t(budget_mib) << 20;
-  std::printf("# whole-process runs of %s, weights %s\n# machine: %.1f GiB RAM available; tiled "
+  std::printf("# whole-process runs (%s --child), weights %s\n# machine: %.1f GiB RAM available; tiled "
               "budget %d MiB\n", tool.c_str(), weights.c_str(), double(ram) / (1 << 30), budget_mib);
   std::printf("# %-5s %-10s %-6s %6s %10s %8s %12s %12s %10s\n", "dev", "size", "mode", "tile",
               "s", "MP/s", "peak RSS MiB", "dev peak MiB", "vs whole");
@@ -228,12 +238,9 @@ int sizes_study(const std::string& weights, int budget_mib, int largest,
           continue;
         }
         const std::string out = (dir / ("out_" + std::string(mode) + ".png")).string();
-        std::vector<std::string> args = {tool, "--weights", weights, "--max-side", "0",
-                                         "--device", dev, "--no-progress", input, "-o", out};
-        if (tiled) {
-          args.insert(args.end(), {"--tile", std::to_string(tile), "--max-memory",
-                                   std::to_string(budget_mib)});
-        }
+        const std::vector<std::string> args = {
+            tool, "--child", weights, dev, std::to_string(tiled ? tile : 0),
+            std::to_string(tiled ? budget_mib : 0), input, out};
         const Child c = run_child(args, (dir / "log.txt").string());
         if (c.status != 0) {
           std::printf("# %s %s %s: FAILED (status %d)\n%s\n", dev.c_str(), size.c_str(), mode,
@@ -275,6 +282,7 @@ int sizes_study(const std::string& weights, int budget_mib, int largest,
 
 int main(int argc, char** argv) {
   try {
+    if (argc == 8 && std::string(argv[1]) == "--child") return child_run(argv + 2);
     if (argc > 1 && std::string(argv[1]) == "--sizes") {
       int budget = 4096, largest = 8192;
       std::vector<std::string> devices = {"cpu", "cuda"};

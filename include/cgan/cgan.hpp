@@ -23,6 +23,6 @@
 #include "cgan/smooth.hpp"
 #include "cgan/tensor.hpp"
 #include "cgan/tiled.hpp"
-#include "cgan/video.hpp"
 #include "cgan/train.hpp"
 #include "cgan/vgg.hpp"
+// cgan/video.hpp (video files) is in the separate library cgan::cgan_video.
