@@ -4,7 +4,10 @@
 // iterations write disjoint outputs gives bit-identical results with any number of threads.
 // (Reductions across iterations must stay inside one iteration: split over the output, e.g.
 // over channels for a per-channel sum, never over the terms of one sum.)
+#include <sched.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -15,10 +18,22 @@ namespace cgan::cpu {
 // `work_per_item` is the rough number of scalar operations per index: loops below about
 // 2^18 operations per thread run on the calling thread, as starting a thread costs tens of
 // microseconds. fn must not throw.
+// Threads the CPU backend uses: $CGAN_NUM_THREADS when set (> 0), else the cores this process
+// may run on (its affinity mask, so `taskset -c 0` means one).
+inline int64_t cpu_threads() {
+  static const int64_t n = [] {
+    if (const char* e = std::getenv("CGAN_NUM_THREADS"); e && std::atoi(e) > 0) return int64_t(std::atoi(e));
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max<int64_t>(1, CPU_COUNT(&set));
+    return std::max<int64_t>(1, std::thread::hardware_concurrency());
+  }();
+  return n;
+}
+
 template <class Fn>
 void parallel_for(int64_t n, int64_t work_per_item, Fn&& fn) {
   constexpr int64_t kMinWorkPerThread = int64_t(1) << 18;
-  static const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t cores = cpu_threads();
   const int64_t threads =
       std::min({cores, n, std::max<int64_t>(1, n * work_per_item / kMinWorkPerThread)});
   if (threads <= 1) {

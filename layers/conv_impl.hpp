@@ -20,6 +20,12 @@ enum class ConvPass { XtoY, YtoX, Filter };
 void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g);
 void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g);
 void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom& g);
+// The two lowerings cpu_conv_x2y chooses between: Winograd F(2x2,3x3) for stride-1 3x3 convs
+// with >= 16 channels each side (unless CGAN_CPU_CONV=im2col), im2col (or pointwise / y-side
+// lowering) otherwise. Both are exposed for tests and benchmarks.
+bool winograd_applicable(const ConvGeom& g);
+void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvGeom& g);
+void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeom& g);
 
 // cuDNN: XtoY = cudnnConvolutionForward (y overwritten), YtoX = BackwardData (x overwritten),
 // Filter = BackwardFilter (w accumulated). For Filter, `y` is dy.

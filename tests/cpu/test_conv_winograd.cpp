@@ -1,0 +1,90 @@
+// Winograd F(2x2,3x3) (the CPU path of stride-1 3x3 convolutions) against a float64 direct
+// convolution and against im2col: odd sizes, 1x1 planes, both paddings, batch 1 and 2, output
+// poisoned so that unwritten elements show.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include "common/test_util.hpp"
+#include "layers/conv_impl.hpp"
+
+using namespace cgan;
+using cgan::detail::ConvGeom;
+
+namespace {
+
+std::vector<double> direct64(const std::vector<float>& x, const std::vector<float>& w,
+                             const ConvGeom& g) {
+  std::vector<double> y(static_cast<size_t>(g.n * g.cy * g.hy * g.wy), 0.0);
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t o = 0; o < g.cy; ++o)
+      for (int64_t oy = 0; oy < g.hy; ++oy)
+        for (int64_t ox = 0; ox < g.wy; ++ox) {
+          double s = 0;
+          for (int64_t c = 0; c < g.cx; ++c)
+            for (int i = 0; i < 3; ++i)
+              for (int j = 0; j < 3; ++j) {
+                const int64_t iy = oy - g.pad + i, ix = ox - g.pad + j;
+                if (iy < 0 || iy >= g.hx || ix < 0 || ix >= g.wx) continue;
+                s += double(x[static_cast<size_t>(((n * g.cx + c) * g.hx + iy) * g.wx + ix)]) *
+                     double(w[static_cast<size_t>(((o * g.cx + c) * 3 + i) * 3 + j)]);
+              }
+          y[static_cast<size_t>(((n * g.cy + o) * g.hy + oy) * g.wy + ox)] = s;
+        }
+  return y;
+}
+
+double rel_err(const std::vector<float>& got, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(got[i])) return std::numeric_limits<double>::infinity();
+    num = std::max(num, std::abs(double(got[i]) - ref[i]));
+    den = std::max(den, std::abs(ref[i]));
+  }
+  return num / den;
+}
+
+}  // namespace
+
+TEST_CASE("conv: Winograd F(2x2,3x3) matches a float64 direct convolution", "[conv][winograd]") {
+  struct Case {
+    int64_t n, cx, cy, h, w;
+    int pad;
+  };
+  const Case cases[] = {{1, 16, 16, 1, 1, 1},   {2, 17, 19, 7, 9, 1},  {1, 32, 48, 13, 6, 0},
+                        {1, 64, 64, 33, 31, 1}, {2, 20, 16, 4, 3, 0},  {1, 256, 256, 20, 17, 0},
+                        {1, 128, 128, 45, 57, 1}};
+  int k = 0;
+  for (const Case& c : cases) {
+    ConvGeom g;
+    g.n = c.n;
+    g.cx = c.cx;
+    g.cy = c.cy;
+    g.hx = c.h;
+    g.wx = c.w;
+    g.kh = g.kw = 3;
+    g.stride = 1;
+    g.pad = c.pad;
+    g.hy = c.h + 2 * c.pad - 2;
+    g.wy = c.w + 2 * c.pad - 2;
+    if (g.hy <= 0 || g.wy <= 0) continue;
+    REQUIRE(detail::winograd_applicable(g));
+    const std::vector<float> x = test::random_vector(size_t(g.n * g.cx * g.hx * g.wx), 10 + k);
+    const std::vector<float> w =
+        test::random_vector(size_t(g.cy * g.cx * 9), 20 + k, -0.1f, 0.1f);
+    const std::vector<double> ref = direct64(x, w, g);
+    std::vector<float> yw(ref.size(), std::numeric_limits<float>::quiet_NaN()), yi = yw;
+    detail::cpu_conv_x2y_winograd(yw.data(), x.data(), w.data(), g);
+    detail::cpu_conv_x2y_im2col(yi.data(), x.data(), w.data(), g);
+    const double ew = rel_err(yw, ref), ei = rel_err(yi, ref);
+    INFO("[" << g.n << "," << g.cx << "->" << g.cy << "," << g.hx << "x" << g.wx << "] pad "
+             << g.pad << ": Winograd rel. error " << ew << ", im2col " << ei);
+    CHECK(ew < 2e-6);
+    CHECK(ew < 8 * ei + 1e-7);  // within a small factor of im2col's own rounding
+    if (k == 5)
+      WARN("256->256 20x17: max |error| / max |y| vs float64: Winograd " << ew << ", im2col "
+                                                                         << ei);
+    ++k;
+  }
+}
