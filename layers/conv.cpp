@@ -150,26 +150,48 @@ float* scratch(int64_t floats) {
   return buf.data();
 }
 
-// OpenBLAS gets the same thread count as our loops (cpu_threads(): CGAN_NUM_THREADS or the
-// affinity mask), so `taskset -c 0` or CGAN_NUM_THREADS=1 really means one core for both. Looked
-// up at run time: libblas.so.3 is whichever BLAS Debian's alternatives select.
-void match_blas_threads() {
+// OpenBLAS runs single-threaded: our pool (kernels/cpu_parallel.hpp) owns the cores and splits
+// each GEMM over them, so OpenBLAS's own threads neither oversubscribe the cores nor spin
+// (system time) while our loops run. Looked up at run time: libblas.so.3 is whichever BLAS
+// Debian's alternatives select.
+void single_threaded_blas() {
   static const bool done = [] {
     using SetThreads = void (*)(int);
     if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-      f(static_cast<int>(cpu::cpu_threads()));
+      f(1);
     return true;
   }();
   (void)done;
 }
 
-// C[m, n] = alpha * op(A) * op(B) + beta * C, row-major.
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  match_blas_threads();
+void gemm_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
               static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+// C[m, n] = alpha * op(A) * op(B) + beta * C, row-major, split over the pool along the larger
+// of m and n (blocks of whole 16-wide column groups). Each element is still one serial dot
+// product over k.
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  single_threaded_blas();
+  if (n >= m) {
+    const int64_t groups = (n + 15) / 16;
+    cpu::parallel_for(groups, 32 * m * k, [&](int64_t g0, int64_t g1) {
+      const int64_t j0 = g0 * 16, j1 = std::min(n, g1 * 16);
+      gemm_serial(ta, tb, m, j1 - j0, k, a, lda, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0,
+                  ldc);
+    });
+  } else {
+    const int64_t groups = (m + 15) / 16;
+    cpu::parallel_for(groups, 32 * n * k, [&](int64_t g0, int64_t g1) {
+      const int64_t i0 = g0 * 16, i1 = std::min(m, g1 * 16);
+      gemm_serial(ta, tb, i1 - i0, n, k, ta ? a + i0 : a + i0 * lda, lda, b, ldb, beta,
+                  c + i0 * ldc, ldc);
+    });
+  }
 }
 
 // ---- Winograd F(2x2, 3x3) ------------------------------------------------------------------
@@ -275,9 +297,12 @@ void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvG
             }
         }
       });
-      for (int xi = 0; xi < 16; ++xi)  // m[xi] [cy, nb] = v[xi] [cy, cx] * u[xi] [cx, nb]
-        gemm(false, false, g.cy, nb, g.cx, v + xi * g.cy * g.cx, g.cx, u + xi * g.cx * nb, nb,
-             0.f, m + xi * g.cy * nb, nb);
+      // m[xi] [cy, nb] = v[xi] [cy, cx] * u[xi] [cx, nb]: the 16 products over the pool.
+      cpu::parallel_for(16, 2 * g.cy * g.cx * nb, [&](int64_t x0, int64_t x1) {
+        for (int64_t xi = x0; xi < x1; ++xi)
+          gemm(false, false, g.cy, nb, g.cx, v + xi * g.cy * g.cx, g.cx, u + xi * g.cx * nb, nb,
+               0.f, m + xi * g.cy * nb, nb);
+      });
       // y 2x2 block = A^T m A
       cpu::parallel_for(g.cy, nb * 30, [&](int64_t o0, int64_t o1) {
         const int64_t s = g.cy * nb;

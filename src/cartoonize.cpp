@@ -104,7 +104,10 @@ int Cartoonizer::tile_side(int w, int h) const {
   if (b == 0 || whole_bytes(w, h) <= b) return 0;
   const int longest = std::max(w, h);
   for (int t = (std::min(longest, 4096) + 63) / 64 * 64; t >= 64; t -= 64)
-    if (tiled_bytes(w, h, t) <= b) return t;
+    if (tiled_bytes(w, h, t) <= b) {
+      check_tiled_space(*gen_, w, h, opt_.spill_dir);
+      return t;
+    }
   CGAN_FAIL(w << "x" << h << " does not fit " << gib(double(b)) << " GiB even in 64-pixel tiles"
               << " (that needs about " << gib(double(tiled_bytes(w, h, 64))) << " GiB)"
               << ": allow more memory or use --max-side");

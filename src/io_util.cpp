@@ -63,6 +63,19 @@ std::vector<unsigned char> read_file(const std::string& path) {
   return buf;
 }
 
+namespace {
+// A killed process that nobody has reaped yet (a zombie: in containers whose init does not
+// reap) still answers kill(pid, 0); it writes nothing any more.
+bool process_alive(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const size_t close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
+}
+}  // namespace
+
 int remove_stale_temp_files(const std::string& dir) {
   namespace fs = std::filesystem;
   int removed = 0;
@@ -79,7 +92,7 @@ int remove_stale_temp_files(const std::string& dir) {
       continue;
     const pid_t pid = static_cast<pid_t>(std::stol(digits));
     // Ours and still being written by a live process (this one included): leave it.
-    if (pid == ::getpid() || (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM))) continue;
+    if (pid == ::getpid() || (pid > 0 && process_alive(pid))) continue;
     std::error_code rm;
     if (e.is_regular_file(rm) && fs::remove(e.path(), rm)) ++removed;
   }

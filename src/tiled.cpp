@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -122,6 +123,26 @@ struct Window {
   int64_t w() const { return x1 - x0; }
 };
 
+double gib(uint64_t b) { return std::round(double(b) / (1 << 30) * 10) / 10; }
+
+std::string resolve_dir(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  const char* t = std::getenv("TMPDIR");
+  return t && *t ? t : "/tmp";
+}
+
+// Fails at once, with the numbers, when the maps would not fit the spill folder's disk.
+void check_space(uint64_t need, const std::string& dir, int w, int h) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) return;  // a missing folder fails when files are made
+  const uint64_t avail = uint64_t(fs.f_bavail) * uint64_t(fs.f_frsize);
+  CGAN_CHECK(need <= avail, w << "x" << h << " in tiles needs about " << gib(need)
+                              << " GiB of temporary space for its intermediate maps in " << dir
+                              << ", " << gib(avail)
+                              << " GiB available there: set TMPDIR (or the spill folder) to a "
+                                 "larger disk, or use a smaller --max-side");
+}
+
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
@@ -167,11 +188,7 @@ class TiledRun {
            Context& ctx)
       : gen_(gen), image_(image), opt_(opt), ctx_(ctx), steps_(gen.steps()), order_(order) {
     CGAN_CHECK(opt.tile >= 16, "tiled inference: the tile side must be >= 16, got " << opt.tile);
-    dir_ = opt.spill_dir;
-    if (dir_.empty()) {
-      const char* t = std::getenv("TMPDIR");
-      dir_ = t && *t ? t : "/tmp";
-    }
+    dir_ = resolve_dir(opt.spill_dir);
     src_.image = &image_;
     src_.order = order;
     // Map sizes after every step.
@@ -188,7 +205,29 @@ class TiledRun {
                                           << ", the generator " << shape_str(want));
   }
 
+  // The most bytes of intermediate maps alive at once: the pre-norm map being written, the
+  // map its source reads, and the kept residual.
+  uint64_t spill_peak() const {
+    auto bytes = [](const Shape& s) { return uint64_t(s[1]) * uint64_t(s[2]) * uint64_t(s[3]) * 4; };
+    uint64_t src = 0, kept = 0, peak = 0;
+    for (size_t j = 0; j < steps_.size(); ++j) {
+      if (steps_[j].kind != Step::Kind::Norm) continue;
+      const uint64_t pre = bytes(sizes_[j]);
+      peak = std::max(peak, src + kept + pre);
+      if (steps_[j].keep) {
+        peak = std::max(peak, src + kept + 2 * pre);
+        kept = pre;
+        src = pre;
+      } else {
+        src = pre;
+      }
+    }
+    return peak;
+  }
+  const std::string& dir() const { return dir_; }
+
   Image run(TiledReport* report) {
+    check_space(spill_peak(), dir_, image_.width, image_.height);
     total_tiles_ = count_tiles();
     size_t first = 0;  // first step of the current chain of convolutions
     for (size_t j = 0; j < steps_.size(); ++j) {
@@ -421,6 +460,18 @@ Image cartoonize_tiled(Generator& gen, const Image& image, ChannelOrder order,
   CGAN_CHECK(image.width > 0 && image.height > 0, "tiled inference: empty image");
   TiledRun run(gen, image, order, opt, ctx);
   return run.run(report);
+}
+
+void check_tiled_space(Generator& gen, int width, int height, const std::string& spill_dir) {
+  check_space(tiled_spill_bytes(gen, width, height), resolve_dir(spill_dir), width, height);
+}
+
+uint64_t tiled_spill_bytes(Generator& gen, int width, int height) {
+  Image probe;  // sizes only: the run is never started
+  probe.width = width;
+  probe.height = height;
+  TiledOptions opt;
+  return TiledRun(gen, probe, ChannelOrder::RGB, opt, gen.ctx()).spill_peak();
 }
 
 uint64_t tiled_working_bytes(int tile) {

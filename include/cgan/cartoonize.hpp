@@ -55,7 +55,7 @@ class Cartoonizer {
   // The memory budget (max_memory, or 90% of what the device has available; 0: unknown).
   uint64_t budget() const;
   // 0: a w x h image runs whole; else the side of the tiles it runs in. Throws when even the
-  // smallest tiles do not fit the budget.
+  // smallest tiles do not fit the budget, or the spill folder's disk cannot hold the maps.
   int tile_side(int w, int h) const;
 
   ChannelOrder order() const { return order_; }

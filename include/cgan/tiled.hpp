@@ -48,6 +48,13 @@ struct TiledReport {
 Image cartoonize_tiled(Generator& gen, const Image& image, ChannelOrder order,
                        const TiledOptions& opt, Context& ctx, TiledReport* report = nullptr);
 
+// The most bytes of intermediate maps a tiled run of a width x height image keeps at once in
+// the spill folder (cartoonize_tiled refuses to start when that folder has less free space).
+uint64_t tiled_spill_bytes(Generator& gen, int width, int height);
+// Throws (with the numbers) when the spill folder (empty: $TMPDIR, else /tmp) has less free
+// space than that.
+void check_tiled_space(Generator& gen, int width, int height, const std::string& spill_dir);
+
 // Bytes a tiled run holds besides the weights and the input/output images, for a tile side
 // (an upper estimate measured on the CPU, see bench/cartoonize_bench.cpp).
 uint64_t tiled_working_bytes(int tile);

@@ -131,7 +131,7 @@ TEST_CASE("tiled: naive per-tile instance norm fails the same check", "[tiled]")
   CHECK(db_exact >= 50.0);
 }
 
-TEST_CASE("tiled: official Hayao weights, tiled == whole; naive tiling is not", "[tiled]") {
+TEST_CASE("tiled: official Hayao weights, tiled == whole, naive tiling is not", "[tiled]") {
   CGAN_REQUIRE_SHARED(cgan::test::kHayaoWeights);
   Context ctx;
   CartoonizeOptions co;
