@@ -34,15 +34,13 @@ void check_count(const Tensor& t, const char* name, int64_t n, const char* what,
                                 << " elements, got "
                                 << (per_channel ? shape_str(t.shape()) : std::to_string(t.numel())));
 }
-}  // namespace
-
-void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in,
-                           const Tensor* scale, const Tensor* shift, const Tensor* residual,
-                           float eps, Act act, float slope, Context& ctx) {
-  const char* op = "instance_norm_forward";
+// The arguments instance_norm_forward and instance_norm_apply share.
+void check_norm_args(const char* op, const Tensor& out, const Tensor& mean, const Tensor& rstd,
+                     const Tensor& in, const Tensor* scale, const Tensor* shift,
+                     const Tensor* residual, Context& ctx) {
   check_tensor(in, op, "in", ctx);
   check_4d(in, "in", op);
-  const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
+  const int64_t N = in.dim(0), C = in.dim(1);
   check_tensor(out, op, "out", ctx);
   check_shape(out, "out", in.shape(), op);
   check_count(mean, "mean", N * C, "N*C", op, ctx);
@@ -53,6 +51,15 @@ void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor
     check_tensor(*residual, op, "residual", ctx);
     check_shape(*residual, "residual", in.shape(), op);
   }
+}
+}  // namespace
+
+void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in,
+                           const Tensor* scale, const Tensor* shift, const Tensor* residual,
+                           float eps, Act act, float slope, Context& ctx) {
+  const char* op = "instance_norm_forward";
+  check_norm_args(op, out, mean, rstd, in, scale, shift, residual, ctx);
+  const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
   CGAN_CHECK(out.raw() != in.raw(), op << ": 'out' must not alias 'in'");
   CGAN_CHECK(eps > 0.f, op << ": eps must be > 0, got " << eps);
   CGAN_CHECK(HW > 0 || N * C == 0, op << ": empty planes in shape " << shape_str(in.shape()));
@@ -138,19 +145,8 @@ void instance_norm_apply(Tensor& out, const Tensor& in, const Tensor& mean, cons
                          const Tensor* scale, const Tensor* shift, const Tensor* residual,
                          Act act, float slope, Context& ctx) {
   const char* op = "instance_norm_apply";
-  check_tensor(in, op, "in", ctx);
-  check_4d(in, "in", op);
+  check_norm_args(op, out, mean, rstd, in, scale, shift, residual, ctx);
   const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
-  check_tensor(out, op, "out", ctx);
-  check_shape(out, "out", in.shape(), op);
-  check_count(mean, "mean", N * C, "N*C", op, ctx);
-  check_count(rstd, "rstd", N * C, "N*C", op, ctx);
-  if (scale) check_count(*scale, "scale", C, "C", op, ctx);
-  if (shift) check_count(*shift, "shift", C, "C", op, ctx);
-  if (residual) {
-    check_tensor(*residual, op, "residual", ctx);
-    check_shape(*residual, "residual", in.shape(), op);
-  }
   ProfileScope prof(ctx, "norm.fwd");
   if (ctx.is_cuda())
     kernels::instance_norm_apply(out.f32(), in.f32(), mean.f32(), rstd.f32(), opt(scale),
