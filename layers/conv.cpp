@@ -171,11 +171,12 @@ void gemm_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float*
               static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
 }
 
-// C[m, n] = alpha * op(A) * op(B) + beta * C, row-major, split over the pool along the larger
-// of m and n (blocks of whole 16-wide column groups). Each element is still one serial dot
-// product over k.
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+}  // namespace
+
+// Split along the larger of m and n (blocks of whole 16-wide column groups). Each element is
+// still one serial dot product over k.
+void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+              const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   single_threaded_blas();
   if (n >= m) {
     const int64_t groups = (n + 15) / 16;
@@ -194,145 +195,6 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int
   }
 }
 
-// ---- Winograd F(2x2, 3x3) ------------------------------------------------------------------
-// For stride-1 3x3 convolutions (16 of the official generator's 25, and most of its time):
-// each 2x2 block of outputs is A^T [ (G g G^T) .* (B^T d B) ] A for the 4x4 input patch d, so a
-// layer becomes 16 GEMMs of [cy, cx] x [cx, tiles] -- 16 multiplies per 4 outputs and channel
-// pair instead of 36 (2.25x fewer), plus transforms that are linear in the channel count.
-//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
-//   A^T = [1 1 1 0; 0 1 -1 -1].
-// The extra rounding is that of a few additions (and exact halvings) per value: tests bound
-// the relative error against the direct convolution.
-
-// Scratch buffers by slot (several live at once), per thread, reused across calls.
-float* scratch_slot(int slot, int64_t floats) {
-  thread_local std::vector<float> bufs[4];
-  std::vector<float>& b = bufs[slot];
-  if (b.size() < static_cast<size_t>(floats)) b.resize(static_cast<size_t>(floats));
-  return b.data();
-}
-
-// v[xi][o][c] = (G w[o][c] G^T)[xi]
-void winograd_filter(float* v, const float* w, int64_t cy, int64_t cx) {
-  const int64_t oc = cy * cx;
-  cpu::parallel_for(cy, cx * 100, [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o)
-      for (int64_t c = 0; c < cx; ++c) {
-        const float* g = w + (o * cx + c) * 9;
-        float t[4][3];  // G g
-        for (int j = 0; j < 3; ++j) {
-          t[0][j] = g[j];
-          t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-          t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-          t[3][j] = g[6 + j];
-        }
-        for (int i = 0; i < 4; ++i) {  // (G g) G^T
-          float* dst = v + (i * 4) * oc + o * cx + c;
-          dst[0] = t[i][0];
-          dst[oc] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-          dst[2 * oc] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-          dst[3 * oc] = t[i][2];
-        }
-      }
-  });
-}
-
-}  // namespace
-
-bool winograd_applicable(const ConvGeom& g) {
-  static const bool disabled = [] {
-    const char* e = std::getenv("CGAN_CPU_CONV");
-    return e && std::string(e) == "im2col";
-  }();
-  return !disabled && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.cx >= 16 && g.cy >= 16;
-}
-
-void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvGeom& g) {
-  const int64_t th = (g.hy + 1) / 2, tw = (g.wy + 1) / 2, xhw = g.hx * g.wx, hw = g.hy * g.wy;
-  // Bands of whole tile rows, ~8M floats of transformed input and output together.
-  const int64_t per_tile = 16 * (g.cx + g.cy);
-  const int64_t band_rows = std::clamp<int64_t>((int64_t(1) << 23) / (per_tile * tw), 1, th);
-  const int64_t nb_max = band_rows * tw;
-  float* v = scratch_slot(0, 16 * g.cy * g.cx);
-  float* u = scratch_slot(1, 16 * g.cx * nb_max);
-  float* m = scratch_slot(2, 16 * g.cy * nb_max);
-  winograd_filter(v, w, g.cy, g.cx);
-  for (int64_t n = 0; n < g.n; ++n) {
-    const float* xn = x + n * g.cx * xhw;
-    float* yn = y + n * g.cy * hw;
-    for (int64_t r0 = 0; r0 < th; r0 += band_rows) {
-      const int64_t r1 = std::min(th, r0 + band_rows), nb = (r1 - r0) * tw;
-      // u[xi][c][t] = (B^T d B)[xi], d the 4x4 patch at input (2ty - pad, 2tx - pad).
-      cpu::parallel_for(g.cx, nb * 40, [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-          const float* plane = xn + c * xhw;
-          for (int64_t ty = r0; ty < r1; ++ty)
-            for (int64_t tx = 0; tx < tw; ++tx) {
-              float d[4][4];
-              const int64_t iy0 = 2 * ty - g.pad, ix0 = 2 * tx - g.pad;
-              const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + 4 <= g.hx && ix0 + 4 <= g.wx;
-              for (int i = 0; i < 4; ++i)
-                for (int j = 0; j < 4; ++j) {
-                  const int64_t iy = iy0 + i, ix = ix0 + j;
-                  d[i][j] = inside || (iy >= 0 && iy < g.hx && ix >= 0 && ix < g.wx)
-                                ? plane[iy * g.wx + ix]
-                                : 0.f;
-                }
-              float t[4][4];  // B^T d
-              for (int j = 0; j < 4; ++j) {
-                t[0][j] = d[0][j] - d[2][j];
-                t[1][j] = d[1][j] + d[2][j];
-                t[2][j] = d[2][j] - d[1][j];
-                t[3][j] = d[1][j] - d[3][j];
-              }
-              const int64_t col = (ty - r0) * tw + tx;
-              float* dst = u + c * nb + col;
-              const int64_t s = g.cx * nb;  // stride between the 16 matrices
-              for (int i = 0; i < 4; ++i) {  // (B^T d) B
-                dst[(i * 4 + 0) * s] = t[i][0] - t[i][2];
-                dst[(i * 4 + 1) * s] = t[i][1] + t[i][2];
-                dst[(i * 4 + 2) * s] = t[i][2] - t[i][1];
-                dst[(i * 4 + 3) * s] = t[i][1] - t[i][3];
-              }
-            }
-        }
-      });
-      // m[xi] [cy, nb] = v[xi] [cy, cx] * u[xi] [cx, nb]: the 16 products over the pool.
-      cpu::parallel_for(16, 2 * g.cy * g.cx * nb, [&](int64_t x0, int64_t x1) {
-        for (int64_t xi = x0; xi < x1; ++xi)
-          gemm(false, false, g.cy, nb, g.cx, v + xi * g.cy * g.cx, g.cx, u + xi * g.cx * nb, nb,
-               0.f, m + xi * g.cy * nb, nb);
-      });
-      // y 2x2 block = A^T m A
-      cpu::parallel_for(g.cy, nb * 30, [&](int64_t o0, int64_t o1) {
-        const int64_t s = g.cy * nb;
-        for (int64_t o = o0; o < o1; ++o) {
-          float* plane = yn + o * hw;
-          for (int64_t ty = r0; ty < r1; ++ty)
-            for (int64_t tx = 0; tx < tw; ++tx) {
-              const float* src = m + o * nb + (ty - r0) * tw + tx;
-              float q[4][4];
-              for (int k = 0; k < 16; ++k) q[k / 4][k % 4] = src[k * s];
-              float a[2][4];  // A^T q
-              for (int j = 0; j < 4; ++j) {
-                a[0][j] = q[0][j] + q[1][j] + q[2][j];
-                a[1][j] = q[1][j] - q[2][j] - q[3][j];
-              }
-              for (int i = 0; i < 2; ++i) {
-                const int64_t oy = 2 * ty + i;
-                if (oy >= g.hy) break;
-                const float o0v = a[i][0] + a[i][1] + a[i][2];
-                const float o1v = a[i][1] - a[i][2] - a[i][3];
-                plane[oy * g.wy + 2 * tx] = o0v;
-                if (2 * tx + 1 < g.wy) plane[oy * g.wy + 2 * tx + 1] = o1v;
-              }
-            }
-        }
-      });
-    }
-  }
-}
-
 void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g) {
   if (winograd_applicable(g)) return cpu_conv_x2y_winograd(y, x, w, g);
   cpu_conv_x2y_im2col(y, x, w, g);
@@ -344,11 +206,11 @@ void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeo
     const float* xn = x + n * g.cx * xhw;
     float* yn = y + n * g.cy * hw;
     if (is_pointwise(g)) {
-      gemm(false, false, g.cy, hw, K, w, K, xn, hw, 0.f, yn, hw);  // y = w * x
+      cpu_gemm(false, false, g.cy, hw, K, w, K, xn, hw, 0.f, yn, hw);  // y = w * x
     } else if (lower_y(g)) {
       float* z = scratch(g.cy * T * xhw);
       for (int64_t o = 0; o < g.cy; ++o)  // z_o[T, xhw] = w_o^T[T, cx] * x[cx, xhw]
-        gemm(true, false, T, xhw, g.cx, w + o * K, T, xn, xhw, 0.f, z + o * T * xhw, xhw);
+        cpu_gemm(true, false, T, xhw, g.cx, w + o * K, T, xn, xhw, 0.f, z + o * T * xhw, xhw);
       gather(yn, z, g);
     } else {
       const int64_t rows = band_rows(g);
@@ -357,7 +219,7 @@ void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeo
         const int64_t oy1 = std::min(g.hy, oy0 + rows), cols = (oy1 - oy0) * g.wy;
         im2col(col, xn, g, oy0, oy1);
         // y[cy, band] = w[cy, K] * col[K, band]
-        gemm(false, false, g.cy, cols, K, w, K, col, cols, 0.f, yn + oy0 * g.wy, hw);
+        cpu_gemm(false, false, g.cy, cols, K, w, K, col, cols, 0.f, yn + oy0 * g.wy, hw);
       }
     }
   }
@@ -369,12 +231,12 @@ void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g) {
     float* xn = x + n * g.cx * xhw;
     const float* yn = y + n * g.cy * hw;
     if (is_pointwise(g)) {
-      gemm(true, false, K, hw, g.cy, w, K, yn, hw, 0.f, xn, hw);  // x = w^T * y
+      cpu_gemm(true, false, K, hw, g.cy, w, K, yn, hw, 0.f, xn, hw);  // x = w^T * y
     } else if (lower_y(g)) {
       float* e = scratch(g.cy * T * xhw);
       spread(e, yn, g);
       for (int64_t o = 0; o < g.cy; ++o)  // x[cx, xhw] (+)= w_o[cx, T] * e_o[T, xhw]
-        gemm(false, false, g.cx, xhw, T, w + o * K, T, e + o * T * xhw, xhw, o ? 1.f : 0.f, xn,
+        cpu_gemm(false, false, g.cx, xhw, T, w + o * K, T, e + o * T * xhw, xhw, o ? 1.f : 0.f, xn,
              xhw);
     } else {
       std::fill(xn, xn + g.cx * xhw, 0.f);
@@ -383,7 +245,7 @@ void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g) {
       for (int64_t oy0 = 0; oy0 < g.hy; oy0 += rows) {
         const int64_t oy1 = std::min(g.hy, oy0 + rows), cols = (oy1 - oy0) * g.wy;
         // col[K, band] = w^T[K, cy] * y[cy, band]
-        gemm(true, false, K, cols, g.cy, w, K, yn + oy0 * g.wy, hw, 0.f, col, cols);
+        cpu_gemm(true, false, K, cols, g.cy, w, K, yn + oy0 * g.wy, hw, 0.f, col, cols);
         col2im(xn, col, g, oy0, oy1);
       }
     }
@@ -396,12 +258,12 @@ void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom&
     const float* xn = x + n * g.cx * xhw;
     const float* dyn = dy + n * g.cy * hw;
     if (is_pointwise(g)) {
-      gemm(false, true, g.cy, K, hw, dyn, hw, xn, hw, 1.f, dw, K);  // dw += dy * x^T
+      cpu_gemm(false, true, g.cy, K, hw, dyn, hw, xn, hw, 1.f, dw, K);  // dw += dy * x^T
     } else if (lower_y(g)) {
       float* e = scratch(g.cy * T * xhw);
       spread(e, dyn, g);
       for (int64_t o = 0; o < g.cy; ++o)  // dw_o[cx, T] += x[cx, xhw] * e_o^T[xhw, T]
-        gemm(false, true, g.cx, T, xhw, xn, xhw, e + o * T * xhw, xhw, 1.f, dw + o * K, T);
+        cpu_gemm(false, true, g.cx, T, xhw, xn, xhw, e + o * T * xhw, xhw, 1.f, dw + o * K, T);
     } else {
       const int64_t rows = band_rows(g);
       float* col = scratch(K * rows * g.wy);
@@ -409,7 +271,7 @@ void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom&
         const int64_t oy1 = std::min(g.hy, oy0 + rows), cols = (oy1 - oy0) * g.wy;
         im2col(col, xn, g, oy0, oy1);
         // dw[cy, K] += dy[cy, band] * col^T[band, K]
-        gemm(false, true, g.cy, K, cols, dyn + oy0 * g.wy, hw, col, cols, 1.f, dw, K);
+        cpu_gemm(false, true, g.cy, K, cols, dyn + oy0 * g.wy, hw, col, cols, 1.f, dw, K);
       }
     }
   }

@@ -20,12 +20,16 @@ enum class ConvPass { XtoY, YtoX, Filter };
 void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g);
 void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g);
 void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom& g);
-// The two lowerings cpu_conv_x2y chooses between: Winograd F(2x2,3x3) for stride-1 3x3 convs
-// with >= 16 channels each side (unless CGAN_CPU_CONV=im2col), im2col (or pointwise / y-side
-// lowering) otherwise. Both are exposed for tests and benchmarks.
+// The two lowerings cpu_conv_x2y chooses between: Winograd F(4x4,3x3) (layers/conv_winograd.cpp)
+// for stride-1 3x3 convs with >= 16 channels each side (unless CGAN_CPU_CONV=im2col), im2col
+// (or pointwise / y-side lowering) otherwise. Both are exposed for tests and benchmarks.
 bool winograd_applicable(const ConvGeom& g);
 void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvGeom& g);
 void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeom& g);
+// C[m, n] = op(A) * op(B) + beta * C, row-major (OpenBLAS, single-threaded), split over the
+// CPU pool; called from inside a pool task it runs serially on that task's thread.
+void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+              const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 // cuDNN: XtoY = cudnnConvolutionForward (y overwritten), YtoX = BackwardData (x overwritten),
 // Filter = BackwardFilter (w accumulated). For Filter, `y` is dy.

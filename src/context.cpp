@@ -1,5 +1,6 @@
 #include "cgan/context.hpp"
 
+#include "cublas_loader.hpp"
 #include "cuda_check.hpp"
 
 namespace cgan {
@@ -14,10 +15,6 @@ Context::Context(Device device) : device_(device) {
     CGAN_CUDA_CHECK(cudaSetDevice(device_.index));
     CGAN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 #ifndef CGAN_CUDA_EMULATION
-    cublasHandle_t blas = nullptr;
-    CGAN_CUBLAS_CHECK(cublasCreate(&blas));
-    cublas_ = blas;
-    CGAN_CUBLAS_CHECK(cublasSetStream(blas, stream_));
     cudnnHandle_t dnn = nullptr;
     CGAN_CUDNN_CHECK(cudnnCreate(&dnn));
     cudnn_ = dnn;
@@ -35,7 +32,7 @@ Context::~Context() {
       cudaStreamSynchronize(stream_);
 #ifndef CGAN_CUDA_EMULATION
       if (cudnn_) cudnnDestroy(static_cast<cudnnHandle_t>(cudnn_));
-      if (cublas_) cublasDestroy(static_cast<cublasHandle_t>(cublas_));
+      if (cublas_) detail::cublas_api().destroy(static_cast<cublasHandle_t>(cublas_));
 #endif
     }
     // Tensors still alive keep the allocator (shared_ptr) and hence memory valid; the stream
@@ -48,6 +45,25 @@ Context::~Context() {
 
 std::unique_ptr<Context> Context::create(const std::string& device_request) {
   return std::make_unique<Context>(select_device(device_request));
+}
+
+void* Context::cublas_handle() const {
+#ifndef CGAN_CUDA_EMULATION
+  if (device_.is_cuda() && !cublas_) {
+    const detail::CublasApi& api = detail::cublas_api();
+    CGAN_CUDA_CHECK(cudaSetDevice(device_.index));
+    cublasHandle_t blas = nullptr;
+    CGAN_CUBLAS_CHECK(api.create(&blas));
+    try {
+      CGAN_CUBLAS_CHECK(api.set_stream(blas, stream_));
+    } catch (...) {
+      api.destroy(blas);
+      throw;
+    }
+    cublas_ = blas;
+  }
+#endif
+  return cublas_;
 }
 
 void* Context::workspace(size_t bytes) {

@@ -29,8 +29,10 @@ class Context {
   Device device() const { return device_; }
   bool is_cuda() const { return device_.is_cuda(); }
   Stream stream() const { return stream_; }
-  // cublasHandle_t / cudnnHandle_t; opaque here so that users need no CUDA headers.
-  void* cublas_handle() const { return cublas_; }
+  // cublasHandle_t / cudnnHandle_t; opaque here so that users need no CUDA headers. Null on
+  // the CPU. cuBLAS is loaded (dlopen) and its handle created, bound to stream(), on the first
+  // call: the library itself uses no cuBLAS, and loading libcublasLt costs ~150 MB of RSS.
+  void* cublas_handle() const;
   void* cudnn_handle() const { return cudnn_; }
   Allocator& allocator() const { return *allocator_; }
   std::shared_ptr<Allocator> allocator_ptr() const { return allocator_; }
@@ -59,7 +61,7 @@ class Context {
  private:
   Device device_;
   Stream stream_ = nullptr;
-  void* cublas_ = nullptr;
+  mutable void* cublas_ = nullptr;
   void* cudnn_ = nullptr;
   std::shared_ptr<Allocator> allocator_;
   void* workspace_ = nullptr;

@@ -1,4 +1,4 @@
-// Winograd F(2x2,3x3) (the CPU path of stride-1 3x3 convolutions) against a float64 direct
+// Winograd F(4x4,3x3) (the CPU path of stride-1 3x3 convolutions) against a float64 direct
 // convolution and against im2col: odd sizes, 1x1 planes, both paddings, batch 1 and 2, output
 // poisoned so that unwritten elements show.
 #include <catch2/catch.hpp>
@@ -47,7 +47,7 @@ double rel_err(const std::vector<float>& got, const std::vector<double>& ref) {
 
 }  // namespace
 
-TEST_CASE("conv: Winograd F(2x2,3x3) matches a float64 direct convolution", "[conv][winograd]") {
+TEST_CASE("conv: Winograd F(4x4,3x3) matches a float64 direct convolution", "[conv][winograd]") {
   struct Case {
     int64_t n, cx, cy, h, w;
     int pad;
@@ -80,8 +80,10 @@ TEST_CASE("conv: Winograd F(2x2,3x3) matches a float64 direct convolution", "[co
     const double ew = rel_err(yw, ref), ei = rel_err(yi, ref);
     INFO("[" << g.n << "," << g.cx << "->" << g.cy << "," << g.hx << "x" << g.wx << "] pad "
              << g.pad << ": Winograd rel. error " << ew << ", im2col " << ei);
-    CHECK(ew < 2e-6);
-    CHECK(ew < 8 * ei + 1e-7);  // within a small factor of im2col's own rounding
+    // F(4x4)'s coefficients (up to 8 in A, 5 in B) cost accuracy: measured 2e-7 .. 9e-6, 5-20x
+    // im2col's own rounding, growing with the channel count (256 -> 256: 8.7e-6).
+    CHECK(ew < 2.5e-5);
+    CHECK(ew < 50 * ei + 1e-6);
     if (k == 5)
       WARN("256->256 20x17: max |error| / max |y| vs float64: Winograd " << ew << ", im2col "
                                                                          << ei);

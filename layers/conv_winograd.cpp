@@ -1,0 +1,307 @@
+// Winograd F(4x4, 3x3) for the CPU's stride-1 3x3 convolutions (16 of the official generator's
+// 25, and most of its time). Each 4x4 block of outputs is A^T [ (G g G^T) .* (B^T d B) ] A for
+// the 6x6 input patch d, so a layer becomes 36 GEMMs of [cy, cx] x [cx, tiles]: 36 multiplies
+// per 16 outputs and channel pair instead of 144 (4x fewer; F(2x2,3x3) gave 2.25x), plus
+// transforms linear in the channel count. Interpolation points 0, +-1, +-2 and infinity:
+//   B^T = [4  0 -5  0 1 0]   G = [ 1/4     0    0 ]   A^T = [1 1  1 1  1 0]
+//         [0 -4 -4  1 1 0]       [-1/6 -1/6 -1/6 ]         [0 1 -1 2 -2 0]
+//         [0  4 -4 -1 1 0]       [-1/6  1/6 -1/6 ]         [0 1  1 4  4 0]
+//         [0 -2 -1  2 1 0]       [1/24 1/12  1/6 ]         [0 1 -1 8 -8 1]
+//         [0  2 -1 -2 1 0]       [1/24 -1/12 1/6 ]
+//         [0  4  0 -5 0 1]       [   0    0    1 ]
+// The larger coefficients cost accuracy: tests/cpu/test_conv_winograd.cpp bounds the error
+// against a float64 direct convolution (a few 1e-6 relative to the largest output).
+//
+// The transforms run on whole rows of tiles, so that every inner loop is contiguous and
+// vectorizes: tile tx reads input columns 4tx - pad + j (j < 6), which are, with the row split
+// into 4 phases P_r[k] = row[4k + r - pad], P_j[tx] for j < 4 and P_{j-4}[tx + 1] for j = 4, 5.
+// Outputs are written phase by phase the same way and interleaved into the output row.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu_parallel.hpp"
+#include "layers/conv_impl.hpp"
+
+namespace cgan::detail {
+namespace {
+
+constexpr int kA = 6;       // input patch side (alpha)
+constexpr int kM = 4;       // outputs per tile side
+constexpr int kXi = kA * kA;  // transformed elements = GEMMs per layer
+
+// Scratch buffers by slot (several live at once), per thread, reused across calls: no fresh
+// pages to fault in per convolution.
+float* scratch_slot(int slot, int64_t floats) {
+  thread_local std::vector<float> bufs[3];
+  std::vector<float>& b = bufs[slot];
+  if (b.size() < static_cast<size_t>(floats)) b.resize(static_cast<size_t>(floats));
+  return b.data();
+}
+
+// r_a = (G (g0, g1, g2))_a, elementwise over n channels.
+inline void filter_g(float* const* __restrict r, const float* __restrict g0,
+                     const float* __restrict g1, const float* __restrict g2, int64_t n) {
+  float *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3], *r4 = r[4], *r5 = r[5];
+#pragma GCC ivdep
+  for (int64_t c = 0; c < n; ++c) {
+    const float a = g0[c], b = g1[c], e = g2[c];
+    r0[c] = a * (1.f / 4);
+    r1[c] = (a + b + e) * (-1.f / 6);
+    r2[c] = (a - b + e) * (-1.f / 6);
+    r3[c] = a * (1.f / 24) + b * (1.f / 12) + e * (1.f / 6);
+    r4[c] = a * (1.f / 24) - b * (1.f / 12) + e * (1.f / 6);
+    r5[c] = e;
+  }
+}
+
+// v[xi][o][c] = (G w[o][c] G^T)[xi], xi = 6a + b. Vectorized over c: the taps of one output
+// channel are first transposed to 9 rows of cx.
+void winograd_filter(float* v, const float* w, int64_t cy, int64_t cx) {
+  const int64_t oc = cy * cx;
+  cpu::parallel_for(cy, cx * 100, [&](int64_t o0, int64_t o1) {
+    std::vector<float> buf(static_cast<size_t>((9 + 3 * kA) * cx));
+    float* taps = buf.data();          // [9][cx]
+    float* t = taps + 9 * cx;          // [6 a][3 j][cx]: G g
+    for (int64_t o = o0; o < o1; ++o) {
+      const float* wo = w + o * cx * 9;
+      for (int64_t c = 0; c < cx; ++c)
+        for (int k = 0; k < 9; ++k) taps[k * cx + c] = wo[c * 9 + k];
+      for (int j = 0; j < 3; ++j) {  // column j of g: taps j, 3 + j, 6 + j
+        float* r[kA];
+        for (int a = 0; a < kA; ++a) r[a] = t + (a * 3 + j) * cx;
+        filter_g(r, taps + j * cx, taps + (3 + j) * cx, taps + (6 + j) * cx, cx);
+      }
+      for (int a = 0; a < kA; ++a) {  // row a of G g, times G^T
+        float* r[kA];
+        for (int b = 0; b < kA; ++b) r[b] = v + (a * kA + b) * oc + o * cx;
+        filter_g(r, t + (a * 3) * cx, t + (a * 3 + 1) * cx, t + (a * 3 + 2) * cx, cx);
+      }
+    }
+  });
+}
+
+// q_r[k] = in[4k + r] for k < n (in holds 4n floats): one pass, 4x4 transposes.
+inline void deinterleave4(float* __restrict q0, float* __restrict q1, float* __restrict q2,
+                          float* __restrict q3, const float* __restrict in, int64_t n) {
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    __m128 a = _mm_loadu_ps(in + 4 * k), b = _mm_loadu_ps(in + 4 * k + 4);
+    __m128 c = _mm_loadu_ps(in + 4 * k + 8), d = _mm_loadu_ps(in + 4 * k + 12);
+    _MM_TRANSPOSE4_PS(a, b, c, d);
+    _mm_storeu_ps(q0 + k, a);
+    _mm_storeu_ps(q1 + k, b);
+    _mm_storeu_ps(q2 + k, c);
+    _mm_storeu_ps(q3 + k, d);
+  }
+  for (; k < n; ++k) {
+    q0[k] = in[4 * k];
+    q1[k] = in[4 * k + 1];
+    q2[k] = in[4 * k + 2];
+    q3[k] = in[4 * k + 3];
+  }
+}
+
+// out[4k + r] = q_r[k] for k < n: the inverse of deinterleave4.
+inline void interleave4(float* __restrict out, const float* __restrict q0,
+                        const float* __restrict q1, const float* __restrict q2,
+                        const float* __restrict q3, int64_t n) {
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    __m128 a = _mm_loadu_ps(q0 + k), b = _mm_loadu_ps(q1 + k);
+    __m128 c = _mm_loadu_ps(q2 + k), d = _mm_loadu_ps(q3 + k);
+    _MM_TRANSPOSE4_PS(a, b, c, d);
+    _mm_storeu_ps(out + 4 * k, a);
+    _mm_storeu_ps(out + 4 * k + 4, b);
+    _mm_storeu_ps(out + 4 * k + 8, c);
+    _mm_storeu_ps(out + 4 * k + 12, d);
+  }
+  for (; k < n; ++k) {
+    out[4 * k] = q0[k];
+    out[4 * k + 1] = q1[k];
+    out[4 * k + 2] = q2[k];
+    out[4 * k + 3] = q3[k];
+  }
+}
+
+// d (6 rows of length n) -> B^T d, one output row per call's r[a].
+inline void input_rows_bt(float* const* __restrict r, const float* const* __restrict d,
+                          int64_t n) {
+  const float *d0 = d[0], *d1 = d[1], *d2 = d[2], *d3 = d[3], *d4 = d[4], *d5 = d[5];
+  float *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3], *r4 = r[4], *r5 = r[5];
+#pragma GCC ivdep
+  for (int64_t k = 0; k < n; ++k) {
+    const float a = d1[k], b = d2[k], c = d3[k], e = d4[k];
+    r0[k] = 4 * d0[k] - 5 * b + e;
+    r1[k] = e + c - 4 * (a + b);
+    r2[k] = e - c + 4 * (a - b);
+    r3[k] = e - b + 2 * (c - a);
+    r4[k] = e - b - 2 * (c - a);
+    r5[k] = 4 * a - 5 * c + d5[k];
+  }
+}
+
+// Horizontal B^T for one transformed row given as 4 phases p[r][k] (k = 0..tw): writes the 6
+// outputs u[b][tx] (tx < tw).
+inline void input_cols_bt(float* const* __restrict u, const float* const* __restrict p,
+                          int64_t tw) {
+  const float *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
+  float *u0 = u[0], *u1 = u[1], *u2 = u[2], *u3 = u[3], *u4 = u[4], *u5 = u[5];
+#pragma GCC ivdep
+  for (int64_t t = 0; t < tw; ++t) {
+    const float d0 = p0[t], d1 = p1[t], d2 = p2[t], d3 = p3[t], d4 = p0[t + 1], d5 = p1[t + 1];
+    u0[t] = 4 * d0 - 5 * d2 + d4;
+    u1[t] = d4 + d3 - 4 * (d1 + d2);
+    u2[t] = d4 - d3 + 4 * (d1 - d2);
+    u3[t] = d4 - d2 + 2 * (d3 - d1);
+    u4[t] = d4 - d2 - 2 * (d3 - d1);
+    u5[t] = 4 * d1 - 5 * d3 + d5;
+  }
+}
+
+// m (6 arrays of length n) -> A^T m: 4 arrays.
+inline void output_at(float* const* __restrict o, const float* const* __restrict m, int64_t n) {
+  const float *m0 = m[0], *m1 = m[1], *m2 = m[2], *m3 = m[3], *m4 = m[4], *m5 = m[5];
+  float *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
+#pragma GCC ivdep
+  for (int64_t k = 0; k < n; ++k) {
+    const float s12 = m1[k] + m2[k], d12 = m1[k] - m2[k];
+    const float s34 = m3[k] + m4[k], d34 = m3[k] - m4[k];
+    o0[k] = m0[k] + s12 + s34;
+    o1[k] = d12 + 2 * d34;
+    o2[k] = s12 + 4 * s34;
+    o3[k] = d12 + 8 * d34 + m5[k];
+  }
+}
+
+// The input transform of one band of tile rows [r0, r1) of one channel plane:
+// u[xi * ustride + (ty - r0) * tw + tx] = (B^T d B)[xi] for the patch at (4ty - pad, 4tx - pad).
+// buf: input_buf_floats(...) floats.
+int64_t input_buf_floats(int64_t band_rows, int64_t tw) {
+  const int64_t np = tw + 1;
+  return (kM * band_rows + 2) * 4 * np + kA * 4 * np + 4 * np;
+}
+void input_transform_plane(float* u, int64_t ustride, const float* plane, const ConvGeom& g,
+                           int64_t r0, int64_t r1, int64_t tw, float* buf) {
+  const int64_t np = tw + 1;  // phase length: tile tx reads phases at tx and tx + 1
+  const int64_t iy0 = kM * r0 - g.pad, rows = kM * (r1 - r0) + 2;
+  float* ph = buf;                    // [rows][4 phases][np]: the band's input rows, by phase
+  float* bt = ph + rows * 4 * np;     // [6 rows a][4 phases][np]: B^T down the columns
+  float* line = bt + kA * 4 * np;     // [4 np]: one zero-padded input row
+  // Columns 4k + r - pad for k < np: the row shifted by pad, zeros outside [0, wx).
+  const int64_t copy = std::min<int64_t>(g.wx, 4 * np - g.pad);
+  for (int64_t i = 0; i < rows; ++i) {
+    float* p = ph + i * 4 * np;
+    const int64_t iy = iy0 + i;
+    if (iy < 0 || iy >= g.hx) {
+      std::fill(p, p + 4 * np, 0.f);
+      continue;
+    }
+    std::fill(line, line + 4 * np, 0.f);
+    std::copy(plane + iy * g.wx, plane + iy * g.wx + copy, line + g.pad);
+    deinterleave4(p, p + np, p + 2 * np, p + 3 * np, line, np);
+  }
+  for (int64_t ty = r0; ty < r1; ++ty) {
+    // Down the columns: all 4 phases at once (they are contiguous, 4 * np long).
+    const float* d[kA];
+    float* r[kA];
+    for (int i = 0; i < kA; ++i) {
+      d[i] = ph + (kM * (ty - r0) + i) * 4 * np;
+      r[i] = bt + i * 4 * np;
+    }
+    input_rows_bt(r, d, 4 * np);
+    // Across the columns, row a of B^T d gives u[6a + b].
+    const int64_t col0 = (ty - r0) * tw;
+    for (int a = 0; a < kA; ++a) {
+      const float* p[4];
+      for (int q = 0; q < 4; ++q) p[q] = bt + (a * 4 + q) * np;
+      float* dst[kA];
+      for (int b = 0; b < kA; ++b) dst[b] = u + (a * kA + b) * ustride + col0;
+      input_cols_bt(dst, p, tw);
+    }
+  }
+}
+
+// The output transform of one band of tile rows [r0, r1) of one output plane: the 4x4 block at
+// (4ty, 4tx) = A^T M A, M[xi] = m[xi * mstride + (ty - r0) * tw + tx]. Clipped at hy, wy.
+void output_transform_plane(float* plane, const float* m, int64_t mstride, const ConvGeom& g,
+                            int64_t r0, int64_t r1, int64_t tw, float* buf) {
+  float* ra = buf;                // [4 a][6 b][tw]: A^T down the columns
+  float* q = buf + 4 * kA * tw;   // [4 phases][tw]: one output row, by phase
+  for (int64_t ty = r0; ty < r1; ++ty) {
+    const int64_t col0 = (ty - r0) * tw;
+    for (int b = 0; b < kA; ++b) {  // column b: A^T over rows xi = 6k + b
+      const float* src[kA];
+      for (int k = 0; k < kA; ++k) src[k] = m + (k * kA + b) * mstride + col0;
+      float* dst[4];
+      for (int a = 0; a < 4; ++a) dst[a] = ra + (a * kA + b) * tw;
+      output_at(dst, src, tw);
+    }
+    for (int a = 0; a < kM; ++a) {
+      const int64_t oy = kM * ty + a;
+      if (oy >= g.hy) break;
+      const float* src[kA];
+      for (int b = 0; b < kA; ++b) src[b] = ra + (a * kA + b) * tw;
+      float* dst[4] = {q, q + tw, q + 2 * tw, q + 3 * tw};
+      output_at(dst, src, tw);
+      float* out = plane + oy * g.wy;
+      const int64_t full = g.wy / kM;  // tiles whose 4 outputs all lie inside the row
+      interleave4(out, q, q + tw, q + 2 * tw, q + 3 * tw, full);
+      for (int64_t ox = full * kM; ox < g.wy; ++ox) out[ox] = q[(ox % kM) * tw + ox / kM];
+    }
+  }
+}
+
+}  // namespace
+
+bool winograd_applicable(const ConvGeom& g) {
+  static const bool disabled = [] {
+    const char* e = std::getenv("CGAN_CPU_CONV");
+    return e && std::string(e) == "im2col";
+  }();
+  return !disabled && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.cx >= 16 && g.cy >= 16;
+}
+
+void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvGeom& g) {
+  const int64_t th = (g.hy + kM - 1) / kM, tw = (g.wy + kM - 1) / kM;
+  const int64_t xhw = g.hx * g.wx, hw = g.hy * g.wy;
+  // Bands of whole tile rows, ~8M floats of transformed input and output together.
+  const int64_t per_tile = kXi * (g.cx + g.cy);
+  const int64_t band_rows = std::clamp<int64_t>((int64_t(1) << 23) / (per_tile * tw), 1, th);
+  const int64_t nb_max = band_rows * tw;
+  float* v = scratch_slot(0, kXi * g.cy * g.cx);
+  float* u = scratch_slot(1, kXi * g.cx * nb_max);
+  float* m = scratch_slot(2, kXi * g.cy * nb_max);
+  winograd_filter(v, w, g.cy, g.cx);
+  // Per-task row buffers: input (input_buf_floats), output [4][6][tw] + [4][tw].
+  const int64_t in_buf = input_buf_floats(band_rows, tw), out_buf = (4 * kA + 4) * tw;
+  for (int64_t n = 0; n < g.n; ++n) {
+    const float* xn = x + n * g.cx * xhw;
+    float* yn = y + n * g.cy * hw;
+    for (int64_t r0 = 0; r0 < th; r0 += band_rows) {
+      const int64_t r1 = std::min(th, r0 + band_rows), nb = (r1 - r0) * tw;
+      const int64_t s_in = g.cx * nb, s_out = g.cy * nb;  // strides between the 36 matrices
+      cpu::parallel_for(g.cx, nb * 150, [&](int64_t c0, int64_t c1) {
+        std::vector<float> buf(static_cast<size_t>(in_buf));
+        for (int64_t c = c0; c < c1; ++c)
+          input_transform_plane(u + c * nb, s_in, xn + c * xhw, g, r0, r1, tw, buf.data());
+      });
+      // m[xi] [cy, nb] = v[xi] [cy, cx] * u[xi] [cx, nb]: the 36 products over the pool.
+      cpu::parallel_for(kXi, 2 * g.cy * g.cx * nb, [&](int64_t x0, int64_t x1) {
+        for (int64_t xi = x0; xi < x1; ++xi)
+          cpu_gemm(false, false, g.cy, nb, g.cx, v + xi * g.cy * g.cx, g.cx, u + xi * s_in, nb,
+                   0.f, m + xi * s_out, nb);
+      });
+      cpu::parallel_for(g.cy, nb * 100, [&](int64_t o0, int64_t o1) {
+        std::vector<float> buf(static_cast<size_t>(out_buf));
+        for (int64_t o = o0; o < o1; ++o)
+          output_transform_plane(yn + o * hw, m + o * nb, s_out, g, r0, r1, tw, buf.data());
+      });
+    }
+  }
+}
+
+}  // namespace cgan::detail
