@@ -90,6 +90,14 @@ void ParameterSet::allocate(Context& ctx, uint64_t seed) {
   init_random(seed, ctx);
 }
 
+void ParameterSet::allocate_for_inference(Context& ctx) {
+  CGAN_CHECK(!allocated(), "ParameterSet::allocate_for_inference after allocate");
+  values_ = Tensor::zeros({std::max<int64_t>(total_, 1)}, ctx);
+  for (Parameter& p : params_)
+    p.value = values_.slice(p.offset, p.offset + shape_numel(p.shape)).view(p.shape);
+  frozen = true;
+}
+
 void ParameterSet::init_random(uint64_t seed, Context& ctx) {
   CGAN_CHECK(allocated(), "ParameterSet::init_random before allocate()");
   std::mt19937_64 rng(seed);
@@ -105,7 +113,7 @@ void ParameterSet::init_random(uint64_t seed, Context& ctx) {
 }
 
 void ParameterSet::zero_grad(Context& ctx) {
-  if (allocated()) grads_.fill(0.f, ctx);
+  if (grads_.defined()) grads_.fill(0.f, ctx);
 }
 
 void ParameterSet::load(const SafeTensors& st, const std::string& source, bool allow_unexpected,

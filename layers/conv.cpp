@@ -109,18 +109,21 @@ void spread(float* e, const float* y, const ConvGeom& g) {
       }
 }
 
-// The adjoint of spread: y[o][oy][ox] = sum over taps of z[(o, i, j)][iy][ix].
-void gather(float* y, const float* z, const ConvGeom& g) {
-  const int64_t xhw = g.hx * g.wx;
-  std::fill(y, y + g.cy * g.hy * g.wy, 0.f);
+// The adjoint of spread, for the output rows [oy0, oy1): y[o][oy][ox] = sum over taps of
+// z[(o, i, j)][iy - iy0][ix], where z holds the input rows [iy0, iy1) those outputs read.
+void gather(float* y, const float* z, const ConvGeom& g, int64_t oy0, int64_t oy1, int64_t iy0,
+            int64_t iy1) {
+  const int64_t zhw = (iy1 - iy0) * g.wx;
+  for (int64_t o = 0; o < g.cy; ++o)
+    std::fill(y + (o * g.hy + oy0) * g.wy, y + (o * g.hy + oy1) * g.wy, 0.f);
   for (int64_t o = 0; o < g.cy; ++o)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        const float* src = z + ((o * g.kh + i) * g.kw + j) * xhw;
+        const float* src = z + ((o * g.kh + i) * g.kw + j) * zhw;
         const Span ys = tap_span(i, g.pad, 1, g.hx, g.hy), xs = tap_span(j, g.pad, 1, g.wx, g.wy);
-        for (int64_t oy = ys.lo; oy < ys.hi; ++oy) {
+        for (int64_t oy = std::max(ys.lo, oy0); oy < std::min(ys.hi, oy1); ++oy) {
           float* dst = y + (o * g.hy + oy) * g.wy;
-          const float* row = src + (oy - g.pad + i) * g.wx - g.pad + j;
+          const float* row = src + (oy - g.pad + i - iy0) * g.wx - g.pad + j;
           for (int64_t ox = xs.lo; ox < xs.hi; ++ox) dst[ox] += row[ox];
         }
       }
@@ -141,6 +144,12 @@ constexpr int64_t kBandFloats = int64_t(1) << 22;  // 16 MiB
 int64_t band_rows(const ConvGeom& g) {
   const int64_t k = g.cx * g.kh * g.kw;
   return std::clamp<int64_t>(kBandFloats / (k * g.wy), 1, g.hy);
+}
+// The same for the y-side lowering's matrix: cy * kh * kw rows of the input rows a band of
+// output rows reads (kh - 1 more than the band).
+int64_t lower_y_band_rows(const ConvGeom& g) {
+  const int64_t per_row = g.cy * g.kh * g.kw * g.wx;
+  return std::clamp<int64_t>(kBandFloats / per_row - (g.kh - 1), 1, g.hy);
 }
 
 // Per-thread scratch reused across calls: no fresh pages to map and fault in per convolution.
@@ -208,10 +217,21 @@ void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeo
     if (is_pointwise(g)) {
       cpu_gemm(false, false, g.cy, hw, K, w, K, xn, hw, 0.f, yn, hw);  // y = w * x
     } else if (lower_y(g)) {
-      float* z = scratch(g.cy * T * xhw);
-      for (int64_t o = 0; o < g.cy; ++o)  // z_o[T, xhw] = w_o^T[T, cx] * x[cx, xhw]
-        cpu_gemm(true, false, T, xhw, g.cx, w + o * K, T, xn, xhw, 0.f, z + o * T * xhw, xhw);
-      gather(yn, z, g);
+      // In bands of output rows, so that z stays ~kBandFloats (the last 7x7 conv to RGB at
+      // full resolution would otherwise need 147 floats per pixel).
+      const int64_t rows = lower_y_band_rows(g);
+      float* z = scratch(g.cy * T * std::min(g.hx, rows + g.kh - 1) * g.wx);
+      for (int64_t oy0 = 0; oy0 < g.hy; oy0 += rows) {
+        const int64_t oy1 = std::min(g.hy, oy0 + rows);
+        const int64_t iy0 = std::clamp<int64_t>(oy0 - g.pad, 0, g.hx);
+        const int64_t iy1 = std::clamp<int64_t>(oy1 - 1 - g.pad + g.kh, iy0, g.hx);
+        const int64_t px = (iy1 - iy0) * g.wx;
+        if (px > 0)
+          for (int64_t o = 0; o < g.cy; ++o)  // z_o[T, px] = w_o^T[T, cx] * x[cx, rows iy0..iy1)
+            cpu_gemm(true, false, T, px, g.cx, w + o * K, T, xn + iy0 * g.wx, xhw, 0.f,
+                     z + o * T * px, px);
+        gather(yn, z, g, oy0, oy1, iy0, iy1);
+      }
     } else {
       const int64_t rows = band_rows(g);
       float* col = scratch(K * rows * g.wy);

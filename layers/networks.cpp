@@ -46,9 +46,16 @@ std::optional<GeneratorArch> recognize_generator_arch(const SafeTensors& st) {
   return std::nullopt;
 }
 
-std::unique_ptr<Generator> make_generator(GeneratorArch arch, Context& ctx) {
-  if (arch == GeneratorArch::Official) return std::make_unique<OfficialGenerator>(ctx);
-  return std::make_unique<SeedGenerator>(ctx);
+std::unique_ptr<Generator> make_generator(GeneratorArch arch, Context& ctx,
+                                          bool inference_only) {
+  if (arch == GeneratorArch::Official) {
+    OfficialGenerator::Options o;
+    o.inference_only = inference_only;
+    return std::make_unique<OfficialGenerator>(ctx, o);
+  }
+  SeedGenerator::Options o;
+  o.inference_only = inference_only;
+  return std::make_unique<SeedGenerator>(ctx, o);
 }
 
 namespace {
@@ -95,22 +102,43 @@ OfficialGenerator::OfficialGenerator(Context& ctx, const Options& o) : Generator
   norm(in03_, "in03_1", 4 * f);
   norm(in12_, "in12_1", 2 * f);
   norm(in13_, "in13_1", f);
-  ps.allocate(ctx, o.seed);
+  if (o.inference_only)
+    ps.allocate_for_inference(ctx);
+  else
+    ps.allocate(ctx, o.seed);
 }
 
 Var OfficialGenerator::forward(Tape& t, const Var& x) {
+  // One op per statement: without a gradient tape each map is freed as soon as the next one
+  // exists (temporaries inside one expression would live to its end), so inference holds at
+  // most two full-resolution maps.
   auto& ps = params_;
-  Var h = in01_(t, ps, conv01_(t, ps, nn::reflection_pad(t, x, 3)), Act::ReLU);
-  h = in02_(t, ps, conv02_2_(t, ps, conv02_1_(t, ps, h)), Act::ReLU);
-  h = in03_(t, ps, conv03_2_(t, ps, conv03_1_(t, ps, h)), Act::ReLU);
+  Var h = nn::reflection_pad(t, x, 3);
+  h = conv01_(t, ps, h);
+  h = in01_(t, ps, h, Act::ReLU);
+  h = conv02_1_(t, ps, h);
+  h = conv02_2_(t, ps, h);
+  h = in02_(t, ps, h, Act::ReLU);
+  h = conv03_1_(t, ps, h);
+  h = conv03_2_(t, ps, h);
+  h = in03_(t, ps, h, Act::ReLU);
   for (size_t r = 0; r < res_conv_.size(); ++r) {
-    Var y = res_in_[r][0](t, ps, res_conv_[r][0](t, ps, nn::reflection_pad(t, h, 1)), Act::ReLU);
-    h = res_in_[r][1](t, ps, res_conv_[r][1](t, ps, nn::reflection_pad(t, y, 1)), Act::None, 0,
-                      h);
+    Var y = nn::reflection_pad(t, h, 1);
+    y = res_conv_[r][0](t, ps, y);
+    y = res_in_[r][0](t, ps, y, Act::ReLU);
+    y = nn::reflection_pad(t, y, 1);
+    y = res_conv_[r][1](t, ps, y);
+    h = res_in_[r][1](t, ps, y, Act::None, 0, h);
   }
-  h = in12_(t, ps, deconv01_2_(t, ps, deconv01_1_(t, ps, h)), Act::ReLU);
-  h = in13_(t, ps, deconv02_2_(t, ps, deconv02_1_(t, ps, h)), Act::ReLU);
-  return nn::tanh(t, deconv03_1_(t, ps, nn::reflection_pad(t, h, 3)));
+  h = deconv01_1_(t, ps, h);
+  h = deconv01_2_(t, ps, h);
+  h = in12_(t, ps, h, Act::ReLU);
+  h = deconv02_1_(t, ps, h);
+  h = deconv02_2_(t, ps, h);
+  h = in13_(t, ps, h, Act::ReLU);
+  h = nn::reflection_pad(t, h, 3);
+  h = deconv03_1_(t, ps, h);
+  return nn::tanh(t, h);
 }
 
 namespace {
@@ -179,21 +207,34 @@ SeedGenerator::SeedGenerator(Context& ctx, const Options& o) : Generator(ctx), o
   up_[2].declare(ps, "up_blocks.4", 2 * f, f, 3, kUp);
   up_[3].declare(ps, "up_blocks.5", f, f, 3, kSame);
   last_.declare(ps, "last", f, c, 7, kSame7);
-  ps.allocate(ctx, o.seed);
+  if (o.inference_only)
+    ps.allocate_for_inference(ctx);
+  else
+    ps.allocate(ctx, o.seed);
 }
 
 Var SeedGenerator::forward(Tape& t, const Var& x) {
-  auto& ps = params_;
-  Var h = in_(t, ps, initial_(t, ps, x), Act::ReLU);
-  h = in_(t, ps, down_[1](t, ps, down_[0](t, ps, h)), Act::ReLU);
-  h = in_(t, ps, down_[3](t, ps, down_[2](t, ps, h)), Act::ReLU);
-  for (auto& r : res_) {
-    Var y = in_(t, ps, r[0](t, ps, h), Act::ReLU);
-    h = in_(t, ps, r[1](t, ps, y), Act::None, 0, h);
+  auto& ps = params_;  // one op per statement, as in OfficialGenerator::forward
+  Var h = initial_(t, ps, x);
+  h = in_(t, ps, h, Act::ReLU);
+  for (int d = 0; d < 4; d += 2) {
+    h = down_[d](t, ps, h);
+    h = down_[d + 1](t, ps, h);
+    h = in_(t, ps, h, Act::ReLU);
   }
-  h = in_(t, ps, up_[1](t, ps, up_[0](t, ps, h)), Act::ReLU);
-  h = in_(t, ps, up_[3](t, ps, up_[2](t, ps, h)), Act::ReLU);
-  return nn::tanh(t, last_(t, ps, h));
+  for (auto& r : res_) {
+    Var y = r[0](t, ps, h);
+    y = in_(t, ps, y, Act::ReLU);
+    y = r[1](t, ps, y);
+    h = in_(t, ps, y, Act::None, 0, h);
+  }
+  for (int u = 0; u < 4; u += 2) {
+    h = up_[u](t, ps, h);
+    h = up_[u + 1](t, ps, h);
+    h = in_(t, ps, h, Act::ReLU);
+  }
+  h = last_(t, ps, h);
+  return nn::tanh(t, h);
 }
 
 std::vector<GeneratorStep> SeedGenerator::steps() const {

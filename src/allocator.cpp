@@ -1,5 +1,7 @@
 #include "cgan/allocator.hpp"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 
 #include "cuda_check.hpp"
@@ -9,6 +11,16 @@ namespace cgan {
 namespace {
 constexpr size_t kMinBlock = 512;
 constexpr size_t kSmallLimit = size_t(1) << 20;
+// Host blocks from this size on are mapped for themselves and unmapped when freed, not cached:
+// activations of different shapes (two photos of different sizes, the layers of one network)
+// would otherwise each keep their own cached blocks, and the process's resident memory would
+// be the sum of those instead of what is in use. Transparent huge pages make the first touch
+// of a fresh mapping cheap (one fault per 2 MiB).
+constexpr size_t kHostMapLimit = size_t(4) << 20;
+constexpr size_t kHugePage = size_t(2) << 20;
+
+bool host_mapped(const Device& d, size_t size) { return !d.is_cuda() && size >= kHostMapLimit; }
+size_t host_map_bytes(size_t size) { return (size + kHugePage - 1) / kHugePage * kHugePage; }
 }  // namespace
 
 size_t CachingAllocator::round_size(size_t bytes) {
@@ -53,6 +65,12 @@ void* CachingAllocator::system_alloc(size_t bytes) {
       throw Error("CUDA out of memory allocating " + std::to_string(bytes) + " bytes (" +
                   std::to_string(stats_.bytes_in_use) + " in use): " + cudaGetErrorString(st));
     }
+  } else if (host_mapped(device_, bytes)) {
+    p = mmap(nullptr, host_map_bytes(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    if (p == MAP_FAILED)
+      throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+    (void)madvise(p, host_map_bytes(bytes), MADV_HUGEPAGE);  // a hint: may be unsupported
   } else {
     p = std::aligned_alloc(64, bytes);
     if (!p) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
@@ -62,9 +80,11 @@ void* CachingAllocator::system_alloc(size_t bytes) {
   return p;
 }
 
-void CachingAllocator::system_free(void* p) {
+void CachingAllocator::system_free(void* p, size_t size) {
   if (device_.is_cuda()) {
     CGAN_CUDA_CHECK(cudaFree(p));
+  } else if (host_mapped(device_, size)) {
+    munmap(p, host_map_bytes(size));
   } else {
     std::free(p);
   }
@@ -98,6 +118,11 @@ void CachingAllocator::deallocate(void* p) {
   const size_t size = it->second;
   live_blocks_.erase(it);
   stats_.bytes_in_use -= size;
+  if (host_mapped(device_, size)) {
+    system_free(p, size);
+    stats_.bytes_reserved -= size;
+    return;
+  }
   free_blocks_.emplace(size, p);
 }
 
@@ -116,7 +141,7 @@ void CachingAllocator::release_cached() {
   // Cached blocks may still be read by queued kernels: cudaFree waits for the device, so
   // freeing them here is safe even after the owning context's stream is gone.
   for (auto& [size, p] : free_blocks_) {
-    system_free(p);
+    system_free(p, size);
     stats_.bytes_reserved -= size;
   }
   free_blocks_.clear();

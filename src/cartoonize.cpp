@@ -53,7 +53,7 @@ Cartoonizer::Cartoonizer(const std::string& weights_path, const CartoonizeOption
                                       << v.size() << " values NaN or infinite: the file is damaged");
   }
   arch_ = resolve_arch(st, weights_path, opt.arch);
-  gen_ = make_generator(arch_, ctx);
+  gen_ = make_generator(arch_, ctx, /*inference_only=*/true);
   order_ = resolve_order(st, weights_path, opt.order, *gen_);
   try {
     gen_->params().load(st, weights_path, /*allow_unexpected=*/false, ctx);

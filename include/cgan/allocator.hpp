@@ -34,7 +34,9 @@ class Allocator {
   virtual void release_cached() = 0;
 };
 
-// A caching allocator. For CUDA it is stream-ordered: all work that uses its blocks is
+// A caching allocator. Host blocks of 4 MiB and more are not cached (mapped per block and
+// returned to the system when freed), so that resident memory follows what is in use. For
+// CUDA it is stream-ordered: all work that uses its blocks is
 // issued on one stream, so a block freed on the host may be handed out again at once —
 // the stream serializes the old user's kernels before the new user's.
 class CachingAllocator final : public Allocator {
@@ -57,7 +59,7 @@ class CachingAllocator final : public Allocator {
 
  private:
   void* system_alloc(size_t bytes);
-  void system_free(void* p);
+  void system_free(void* p, size_t size);
 
   Device device_;
   mutable std::mutex mutex_;

@@ -76,6 +76,9 @@ class OfficialGenerator final : public Generator {
     int residuals = 8;
     float eps = 1e-9f;  // the PyTorch port's value (1e-5 in the Lua original)
     uint64_t seed = 0;
+    // Inference only, weights to be loaded: no random init, no gradient buffers
+    // (ParameterSet::allocate_for_inference).
+    bool inference_only = false;
   };
   explicit OfficialGenerator(Context& ctx) : OfficialGenerator(ctx, Options{}) {}
   OfficialGenerator(Context& ctx, const Options& o);
@@ -101,6 +104,7 @@ class SeedGenerator final : public Generator {
     int residuals = 8;
     float eps = 1e-5f;
     uint64_t seed = 0;
+    bool inference_only = false;  // as OfficialGenerator::Options::inference_only
   };
   explicit SeedGenerator(Context& ctx) : SeedGenerator(ctx, Options{}) {}
   SeedGenerator(Context& ctx, const Options& o);
@@ -136,7 +140,9 @@ class SeedDiscriminator final : public Module {
   nn::InstanceNorm in_;
 };
 
-std::unique_ptr<Generator> make_generator(GeneratorArch arch, Context& ctx);
+// inference_only: see OfficialGenerator::Options.
+std::unique_ptr<Generator> make_generator(GeneratorArch arch, Context& ctx,
+                                          bool inference_only = false);
 
 struct SafeTensors;
 const char* generator_arch_name(GeneratorArch arch);  // "official" | "seed"

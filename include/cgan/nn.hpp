@@ -85,6 +85,9 @@ class ParameterSet {
   int add(const std::string& name, const Shape& shape, Init init, float bound = 0);
   // Makes the flat buffers on ctx's device (values initialized per Init with `seed`, grads 0).
   void allocate(Context& ctx, uint64_t seed = 0);
+  // For inference with weights about to be load()ed: values 0 (no random init), no gradient
+  // buffers (every Parameter::grad undefined) and frozen, so half the memory of allocate().
+  void allocate_for_inference(Context& ctx);
   bool allocated() const { return values_.defined(); }
 
   Parameter& operator[](int i) { return params_.at(static_cast<size_t>(i)); }

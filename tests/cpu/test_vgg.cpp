@@ -38,12 +38,17 @@ using TensorList = std::vector<std::pair<std::string, Tensor>>;
 constexpr double kFeatTol = 1e-4;
 // The input gradient goes back through ReLU masks and 2x2 max-pool choices: where a random
 // network has a near tie (two window values within rounding), the last-bit difference between
-// two correct forwards (ours is Winograd, PyTorch's im2col-like) routes that gradient to the
-// other element, which changes the input gradient over its whole receptive field. Most cases
-// agree to ~5e-7; the worst (conv3_2 after ReLU, odd shape) measured 4.5e-3 relative L2 and
-// 1.7e-2 max with Winograd, 1.1e-3 max with im2col.
-constexpr double kGradL2Tol = 1e-2;
-constexpr double kGradMaxTol = 5e-2;
+// two correct forwards (ours is Winograd F(4x4,3x3), features within ~3e-6; PyTorch's is
+// im2col-like) routes that gradient to the other element, which changes the input gradient
+// over its whole receptive field. So the gradient check is two-part:
+//  * the cases agree to kGradCleanTol (measured ~4e-7 .. 7e-7 relative L2) except at most
+//    kGradMaxFlips of the 10 per weight file (a wrong backward breaks them all);
+//  * those few stay within kGradL2Tol / kGradMaxTol (measured: one case, bgr odd shape at
+//    conv4_4 after ReLU, 1.7e-2 L2 and 2.0e-2 max; with F(2x2) another case 4.5e-3 L2).
+constexpr double kGradCleanTol = 1e-5;
+constexpr int kGradMaxFlips = 2;
+constexpr double kGradL2Tol = 5e-2;
+constexpr double kGradMaxTol = 1e-1;
 
 // The torchvision features.N indices and channel widths up to conv4_4.
 struct ConvInfo {
@@ -84,6 +89,7 @@ struct Case {
 
 struct Errors {
   double feat = 0, grad_max = 0, grad_l2 = 0;
+  int flips = 0;  // cases whose input gradient differs by more than kGradCleanTol (L2)
 };
 
 // Runs `cases` through a VGG19Features (layer, before/after ReLU) loaded from `weights`, and
@@ -156,6 +162,7 @@ Errors parity(const std::string& weights, Layer layer, bool after_relu,
     worst.feat = std::max(worst.feat, ef);
     worst.grad_max = std::max(worst.grad_max, eg);
     worst.grad_l2 = std::max(worst.grad_l2, eg2);
+    if (eg2 > kGradCleanTol) ++worst.flips;
   }
   return worst;
 }
@@ -165,10 +172,12 @@ Errors parity(const std::string& weights, Layer layer, bool after_relu,
 void parity_all(const std::string& weights, VGG19Features::Preprocessing expect) {
   const Shape odd{2, 3, 45, 37}, square{1, 3, 64, 64};
   const auto RGB = ChannelOrder::RGB, BGR = ChannelOrder::BGR;
-  auto check = [](const Errors& e) {
+  int flips = 0;
+  auto check = [&flips](const Errors& e) {
     CHECK(e.feat < kFeatTol);
     CHECK(e.grad_l2 < kGradL2Tol);
     CHECK(e.grad_max < kGradMaxTol);
+    flips += e.flips;
   };
   Errors e = parity(weights, Layer::Conv4_4, true,
                     {{odd, RGB}, {odd, BGR}, {square, RGB}, {square, BGR}}, expect);
@@ -179,6 +188,8 @@ void parity_all(const std::string& weights, VGG19Features::Preprocessing expect)
   check(e);
   e = parity(weights, Layer::Conv3_2, false, {{odd, BGR}, {square, RGB}}, expect);
   check(e);
+  INFO("cases with an input gradient beyond " << kGradCleanTol << " (max-pool route flips)");
+  CHECK(flips <= kGradMaxFlips);
 }
 
 Tensor flip_channels(const Tensor& x) {
