@@ -4,6 +4,9 @@
 // measurement. Without a GPU: "no CUDA device: ..." and a small CPU figure, exit status 0.
 // Compare with bench/pytorch_train_step.py on the same machine.
 //
+// bench_train_step --device cpu|cuda --size N --batch B [--iters I] [--warmup W] [--no-profile]
+// measures that one case (bench/ort_cpu_cartoonize.py runs it beside PyTorch on the CPU).
+//
 // The profiled pass also attaches an OpProfile (cgan/profile.hpp) and prints where the step
 // goes per op category, grouped as convolutions / our kernels / data (ms and % of the
 // profiled step, '#' table and JSON lines).
@@ -12,6 +15,7 @@
 #include <filesystem>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -25,7 +29,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void measure(const std::string& device, int size, int batch, int warmup, int iters) {
+void measure(const std::string& device, int size, int batch, int warmup, int iters,
+             bool profile = true) {
   const fs::path root = fs::path(__FILE__).parent_path().parent_path();
   const fs::path vgg = root.parent_path() / "shared" / "weights" / "vgg19_conv4_4_caffe.safetensors";
   train::TrainConfig c;
@@ -53,7 +58,7 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
   size_t peak = 0;
   OpProfile ops;
   const std::string dev_name = device_description(select_device(device));
-  for (int pass = 0; pass < 2; ++pass) {
+  for (int pass = 0; pass < (profile ? 2 : 1); ++pass) {
     c.profile = pass == 1;
     train::Trainer t(c);
     if (pass == 1) t.context().profiler = &ops;
@@ -93,6 +98,7 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
       .num("steps_per_s", 1e3 / step_ms, 3)
       .num("images_per_s", batch * 1e3 / step_ms, 2)
       .num("peak_alloc_MiB", double(peak) / (1 << 20), 1)
+      .integer("iters", iters)
       .object("profiled_ms")
       .num("data_wait_and_h2d", mean.data, 2)
       .num("g_forward", mean.g_forward, 2)
@@ -103,6 +109,7 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
       .num("total", mean.total, 2)
       .close()
       .print();
+  if (!profile) return;
   char title[160];
   std::snprintf(title, sizeof title, "train step, %s, %dx%d, batch %d", dev_name.c_str(), size,
                 size, batch);
@@ -113,8 +120,29 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   try {
+    if (argc > 1) {  // one explicit case
+      std::string device = "cpu";
+      int size = 64, batch = 2, iters = 10, warmup = 2;
+      bool profile = true;
+      for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> std::string {
+          if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+          return argv[++i];
+        };
+        if (a == "--device") device = value();
+        else if (a == "--size") size = std::stoi(value());
+        else if (a == "--batch") batch = std::stoi(value());
+        else if (a == "--iters") iters = std::stoi(value());
+        else if (a == "--warmup") warmup = std::stoi(value());
+        else if (a == "--no-profile") profile = false;
+        else throw std::runtime_error("unknown argument " + a);
+      }
+      measure(device, size, batch, warmup, iters, profile);
+      return 0;
+    }
     if (!cuda_available()) {
       std::printf("no CUDA device: %s (CPU figure at 64x64, batch 2 instead)\n",
                   cuda_unavailable_reason().c_str());

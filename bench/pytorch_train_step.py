@@ -3,7 +3,7 @@
 bench_train_step (same GPU, batch 8, 256x256): D step (real, edge-smoothed, detached fake)
 then G step (LSGAN through D + 10 * L1 on VGG19 relu4_4 features), Adam(0.5, 0.999).
 
-    python3 bench/pytorch_train_step.py [--size 256] [--batch 8] [--iters 10]
+    python3 bench/pytorch_train_step.py [--size 256] [--batch 8] [--iters 10] [--device cpu]
 
 Prints one JSON line. Without CUDA it prints "no CUDA device: ..." and a CPU figure at 64x64.
 The networks come from tests/python/train_step_reference.py (the seed's architectures); VGG
@@ -42,8 +42,12 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--device", choices=["auto", "cpu"], default="auto",
+                    help="cpu: the CPU at --size/--batch even where CUDA exists")
     a = ap.parse_args()
-    if torch.cuda.is_available():
+    if a.device == "cpu":
+        dev = torch.device("cpu")
+    elif torch.cuda.is_available():
         dev = torch.device("cuda")
         torch.backends.cudnn.benchmark = True
     else:
@@ -51,8 +55,8 @@ def main():
         dev = torch.device("cpu")
         a.size, a.batch, a.iters, a.warmup = 64, 2, 3, 1
 
-    G = Generator(64, 8).to(dev)
-    D = Discriminator([32, 64, 128, 256]).to(dev)
+    G = Generator(3, 64, 8).to(dev)
+    D = Discriminator(3, 1, (32, 64, 128, 256)).to(dev)
     vgg = VGGFeatures(random_vgg_weights(), True, 25, True).to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -246,6 +246,11 @@ void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeo
 }
 
 void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g) {
+  if (winograd_applicable_y2x(g)) return cpu_conv_y2x_winograd(x, y, w, g);
+  cpu_conv_y2x_im2col(x, y, w, g);
+}
+
+void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeom& g) {
   const int64_t T = g.kh * g.kw, K = g.cx * T, hw = g.hy * g.wy, xhw = g.hx * g.wx;
   for (int64_t n = 0; n < g.n; ++n) {
     float* xn = x + n * g.cx * xhw;

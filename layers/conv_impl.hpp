@@ -24,8 +24,18 @@ void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom&
 // for stride-1 3x3 convs with >= 16 channels each side (unless CGAN_CPU_CONV=im2col), im2col
 // (or pointwise / y-side lowering) otherwise. Both are exposed for tests and benchmarks.
 bool winograd_applicable(const ConvGeom& g);
-void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvGeom& g);
+// band_floats: the transformed input + output held at once (bands of tile rows; tests use
+// small values to cut bands inside and across images).
+constexpr int64_t kWinogradBandFloats = int64_t(1) << 23;
+void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvGeom& g,
+                           int64_t band_floats = kWinogradBandFloats);
 void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeom& g);
+// The input gradient (YtoX) of a Winograd-eligible conv with pad <= 2 as a Winograd conv of y
+// (flipped, transposed kernel); cpu_conv_y2x uses it where it applies.
+bool winograd_applicable_y2x(const ConvGeom& g);
+void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvGeom& g,
+                           int64_t band_floats = kWinogradBandFloats);
+void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeom& g);
 // C[m, n] = op(A) * op(B) + beta * C, row-major (OpenBLAS, single-threaded), split over the
 // CPU pool; called from inside a pool task it runs serially on that task's thread.
 void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,

@@ -35,6 +35,27 @@ std::vector<double> direct64(const std::vector<float>& x, const std::vector<floa
   return y;
 }
 
+// dx of the same convolution for the upstream gradient dy, in float64.
+std::vector<double> direct64_dx(const std::vector<float>& dy, const std::vector<float>& w,
+                                const ConvGeom& g) {
+  std::vector<double> dx(static_cast<size_t>(g.n * g.cx * g.hx * g.wx), 0.0);
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t o = 0; o < g.cy; ++o)
+      for (int64_t oy = 0; oy < g.hy; ++oy)
+        for (int64_t ox = 0; ox < g.wy; ++ox) {
+          const double d = dy[static_cast<size_t>(((n * g.cy + o) * g.hy + oy) * g.wy + ox)];
+          for (int64_t c = 0; c < g.cx; ++c)
+            for (int i = 0; i < 3; ++i)
+              for (int j = 0; j < 3; ++j) {
+                const int64_t iy = oy - g.pad + i, ix = ox - g.pad + j;
+                if (iy < 0 || iy >= g.hx || ix < 0 || ix >= g.wx) continue;
+                dx[static_cast<size_t>(((n * g.cx + c) * g.hx + iy) * g.wx + ix)] +=
+                    d * double(w[static_cast<size_t>(((o * g.cx + c) * 3 + i) * 3 + j)]);
+              }
+        }
+  return dx;
+}
+
 double rel_err(const std::vector<float>& got, const std::vector<double>& ref) {
   double num = 0, den = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -47,7 +68,7 @@ double rel_err(const std::vector<float>& got, const std::vector<double>& ref) {
 
 }  // namespace
 
-TEST_CASE("conv: Winograd F(4x4,3x3) matches a float64 direct convolution", "[conv][winograd]") {
+TEST_CASE("conv: Winograd F(4x4,3x3) forward and input gradient match a float64 direct convolution", "[conv][winograd]") {
   struct Case {
     int64_t n, cx, cy, h, w;
     int pad;
@@ -69,7 +90,6 @@ TEST_CASE("conv: Winograd F(4x4,3x3) matches a float64 direct convolution", "[co
     g.hy = c.h + 2 * c.pad - 2;
     g.wy = c.w + 2 * c.pad - 2;
     if (g.hy <= 0 || g.wy <= 0) continue;
-    REQUIRE(detail::winograd_applicable(g));
     const std::vector<float> x = test::random_vector(size_t(g.n * g.cx * g.hx * g.wx), 10 + k);
     const std::vector<float> w =
         test::random_vector(size_t(g.cy * g.cx * 9), 20 + k, -0.1f, 0.1f);
@@ -84,9 +104,48 @@ TEST_CASE("conv: Winograd F(4x4,3x3) matches a float64 direct convolution", "[co
     // im2col's own rounding, growing with the channel count (256 -> 256: 8.7e-6).
     CHECK(ew < 2.5e-5);
     CHECK(ew < 50 * ei + 1e-6);
+    // Bands of one tile row, and bands that cut across the images of a batch. Not bitwise the
+    // same: OpenBLAS orders a dot product differently for another column count, and A^T
+    // amplifies that (measured up to 9e-6 of max |y| apart).
+    for (const int64_t band : {int64_t(1), int64_t(36 * (g.cx + g.cy) * ((g.wy + 3) / 4) * 3)}) {
+      std::vector<float> yb(ref.size(), std::numeric_limits<float>::quiet_NaN());
+      detail::cpu_conv_x2y_winograd(yb.data(), x.data(), w.data(), g, band);
+      INFO("band of " << band << " floats");
+      CHECK(rel_err(yb, ref) < 2.5e-5);
+    }
+    // The input gradient through the flipped-kernel Winograd conv, against float64.
+    const std::vector<float> dy = test::random_vector(size_t(g.n * g.cy * g.hy * g.wy), 30 + k);
+    const std::vector<double> dref = direct64_dx(dy, w, g);
+    std::vector<float> dxw(dref.size(), std::numeric_limits<float>::quiet_NaN()), dxi = dxw;
+    detail::cpu_conv_y2x_winograd(dxw.data(), dy.data(), w.data(), g);
+    detail::cpu_conv_y2x_im2col(dxi.data(), dy.data(), w.data(), g);
+    const double dw_err = rel_err(dxw, dref), di_err = rel_err(dxi, dref);
+    INFO("input gradient: Winograd rel. error " << dw_err << ", im2col " << di_err);
+    CHECK(dw_err < 2.5e-5);
+    CHECK(dw_err < 50 * di_err + 1e-6);
     if (k == 5)
       WARN("256->256 20x17: max |error| / max |y| vs float64: Winograd " << ew << ", im2col "
                                                                          << ei);
     ++k;
   }
+}
+
+TEST_CASE("conv: Winograd is chosen for stride-1 3x3 convs with enough tiles", "[conv][winograd]") {
+  auto geom = [](int64_t n, int64_t c, int64_t hw, int stride, int64_t k) {
+    ConvGeom g;
+    g.n = n;
+    g.cx = g.cy = c;
+    g.hx = g.wx = g.hy = g.wy = hw;
+    g.kh = g.kw = k;
+    g.stride = stride;
+    g.pad = int(k / 2);
+    return g;
+  };
+  CHECK(detail::winograd_applicable(geom(2, 256, 16, 1, 3)));  // 32 tiles
+  CHECK(detail::winograd_applicable(geom(1, 64, 450, 1, 3)));
+  CHECK_FALSE(detail::winograd_applicable(geom(2, 512, 8, 1, 3)));  // 8 tiles: im2col is faster
+  CHECK_FALSE(detail::winograd_applicable(geom(1, 8, 64, 1, 3)));   // too few channels
+  CHECK_FALSE(detail::winograd_applicable(geom(1, 64, 64, 2, 3)));  // stride 2
+  CHECK_FALSE(detail::winograd_applicable(geom(1, 64, 64, 1, 7)));
+  CHECK(detail::winograd_applicable_y2x(geom(2, 256, 16, 1, 3)));
 }
