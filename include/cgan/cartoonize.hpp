@@ -60,6 +60,7 @@ class Cartoonizer {
 
   ChannelOrder order() const { return order_; }
   GeneratorArch arch() const { return arch_; }
+  // Built for inference (make_generator(..., inference_only=true)): no gradient buffers, frozen.
   Generator& generator() { return *gen_; }
 
  private:

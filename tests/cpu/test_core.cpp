@@ -129,6 +129,32 @@ TEST_CASE("allocator: caching, statistics and peak tracking", "[cpu]") {
   REQUIRE_THROWS_WITH(alloc.deallocate(&unknown), Contains("unknown pointer"));
 }
 
+TEST_CASE("allocator: host blocks of 4 MiB and more go back to the system when freed", "[cpu]") {
+  CachingAllocator alloc(Device::cpu());
+  const size_t big = size_t(6) << 20;
+  float* p = static_cast<float*>(alloc.allocate(big));
+  REQUIRE(p != nullptr);
+  for (size_t i = 0; i < big / 4; i += 1024) p[i] = float(i);  // mapped, writable
+  REQUIRE(p[1024] == 1024.0f);
+  AllocatorStats s = alloc.stats();
+  REQUIRE(s.bytes_in_use == CachingAllocator::round_size(big));
+  REQUIRE(s.bytes_reserved == CachingAllocator::round_size(big));
+  alloc.deallocate(p);
+  s = alloc.stats();
+  REQUIRE(s.bytes_in_use == 0);
+  REQUIRE(s.bytes_reserved == 0);  // not cached: resident memory follows what is in use
+  void* q = alloc.allocate(big);
+  REQUIRE(alloc.stats().num_cache_hits == 0);
+  REQUIRE(alloc.stats().num_system_allocations == 2);
+  alloc.deallocate(q);
+  // Below the limit blocks are still cached.
+  void* r = alloc.allocate(size_t(2) << 20);
+  alloc.deallocate(r);
+  REQUIRE(alloc.allocate(size_t(2) << 20) == r);
+  REQUIRE(alloc.stats().num_cache_hits == 1);
+  alloc.deallocate(r);
+}
+
 TEST_CASE("allocator: tensors return their storage to the context's cache", "[cpu]") {
   Context ctx(Device::cpu());
   {

@@ -183,6 +183,36 @@ TEST_CASE("parameters live in one flat buffer and init is seeded and PyTorch-lik
   CHECK(mx > 0.9f * bound);
 }
 
+TEST_CASE("inference-only networks: no random init and no gradient buffers but the same outputs") {
+  Context ctx;
+  SeedGenerator::Options o;
+  o.features = 4;
+  o.residuals = 1;
+  o.seed = 5;
+  SeedGenerator trained(ctx, o);
+  o.inference_only = true;
+  SeedGenerator lean(ctx, o);
+  CHECK(lean.params().frozen);
+  CHECK_FALSE(lean.params().grads().defined());
+  for (const auto& p : lean.params().list()) {
+    CHECK_FALSE(p.grad.defined());
+    for (float v : p.value.to_vector()) REQUIRE(v == 0.0f);  // no init: about to be loaded
+  }
+  lean.params().values().copy_from(trained.params().values(), ctx);
+  const Tensor x = test::random_tensor({2, 3, 20, 12}, 21);
+  CHECK(lean.infer(x).to_vector() == trained.infer(x).to_vector());
+  // Input gradients still flow through it; zero_grad is a no-op.
+  lean.params().zero_grad(ctx);
+  Tape t(ctx);
+  Var xv = nn::input(x, true);
+  Var y = lean.forward(t, xv);
+  t.backward(y, test::random_tensor(y->value.shape(), 22));
+  REQUIRE(xv->grad.defined());
+  // make_generator builds the same for both architectures.
+  for (GeneratorArch a : {GeneratorArch::Official, GeneratorArch::Seed})
+    CHECK_FALSE(make_generator(a, ctx, /*inference_only=*/true)->params().grads().defined());
+}
+
 TEST_CASE("no-grad, input-grads-only and frozen modes") {
   Context ctx;
   SeedDiscriminator::Options o;
