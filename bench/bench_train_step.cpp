@@ -10,6 +10,7 @@
 // The profiled pass also attaches an OpProfile (cgan/profile.hpp) and prints where the step
 // goes per op category, grouped as convolutions / our kernels / data (ms and % of the
 // profiled step, '#' table and JSON lines).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -88,8 +89,8 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
     }
     t.context().profiler = nullptr;
   }
-  bench::JsonLine()
-      .str("bench", "train_step")
+  bench::JsonLine line;
+  line.str("bench", "train_step")
       .str("device", dev_name)
       .integer("size", size)
       .integer("batch", batch)
@@ -98,8 +99,9 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
       .num("steps_per_s", 1e3 / step_ms, 3)
       .num("images_per_s", batch * 1e3 / step_ms, 2)
       .num("peak_alloc_MiB", double(peak) / (1 << 20), 1)
-      .integer("iters", iters)
-      .object("profiled_ms")
+      .integer("iters", iters);
+  if (profile)
+    line.object("profiled_ms")
       .num("data_wait_and_h2d", mean.data, 2)
       .num("g_forward", mean.g_forward, 2)
       .num("d_step", mean.d_step, 2)
@@ -107,8 +109,8 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
       .num("content_vgg", mean.content, 2)
       .num("g_backward_adam", mean.g_backward, 2)
       .num("total", mean.total, 2)
-      .close()
-      .print();
+      .close();
+  line.print();
   if (!profile) return;
   char title[160];
   std::snprintf(title, sizeof title, "train step, %s, %dx%d, batch %d", dev_name.c_str(), size,
@@ -135,7 +137,7 @@ int main(int argc, char** argv) {
         if (a == "--device") device = value();
         else if (a == "--size") size = std::stoi(value());
         else if (a == "--batch") batch = std::stoi(value());
-        else if (a == "--iters") iters = std::stoi(value());
+        else if (a == "--iters") iters = std::max(1, std::stoi(value()));
         else if (a == "--warmup") warmup = std::stoi(value());
         else if (a == "--no-profile") profile = false;
         else throw std::runtime_error("unknown argument " + a);

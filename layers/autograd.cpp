@@ -168,7 +168,8 @@ void Conv::declare(ParameterSet& ps, const std::string& name, int in_ch, int out
 
 Var Conv::operator()(Tape& tape, ParameterSet& ps, const Var& x) const {
   Context& ctx = tape.ctx();
-  const bool want_params = tape.grad_enabled() && tape.param_grads && !ps.frozen;
+  const bool want_params =
+      tape.grad_enabled() && tape.param_grads && !ps.frozen && ps.grads().defined();
   const bool need = tape.grad_enabled() && (x->requires_grad || want_params);
   Var out = make_output(conv_output_shape(x->value.shape(), ps[weight].shape, spec), ctx, need);
   const Parameter& w = ps[weight];
@@ -199,7 +200,8 @@ Var InstanceNorm::operator()(Tape& tape, ParameterSet& ps, const Var& x, ops::Ac
                              float slope, const Var& residual) const {
   Context& ctx = tape.ctx();
   const bool affine = scale >= 0;
-  const bool want_params = affine && tape.grad_enabled() && tape.param_grads && !ps.frozen;
+  const bool want_params = affine && tape.grad_enabled() && tape.param_grads && !ps.frozen &&
+                           ps.grads().defined();
   const bool need = tape.grad_enabled() &&
                     (x->requires_grad || want_params || (residual && residual->requires_grad));
   const Shape& s = x->value.shape();

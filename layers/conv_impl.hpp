@@ -21,8 +21,9 @@ void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g);
 void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g);
 void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom& g);
 // The two lowerings cpu_conv_x2y chooses between: Winograd F(4x4,3x3) (layers/conv_winograd.cpp)
-// for stride-1 3x3 convs with >= 16 channels each side (unless CGAN_CPU_CONV=im2col), im2col
-// (or pointwise / y-side lowering) otherwise. Both are exposed for tests and benchmarks.
+// for stride-1 3x3 convs with >= 16 channels each side and >= 24 output tiles of 4x4 over the
+// batch (unless CGAN_CPU_CONV=im2col), im2col (or pointwise / y-side lowering) otherwise. Both
+// are exposed for tests and benchmarks.
 bool winograd_applicable(const ConvGeom& g);
 // band_floats: the transformed input + output held at once (bands of tile rows; tests use
 // small values to cut bands inside and across images).

@@ -16,7 +16,9 @@
 // vectorizes: tile tx reads input columns 4tx - pad + j (j < 6), which are, with the row split
 // into 4 phases P_r[k] = row[4k + r - pad], P_j[tx] for j < 4 and P_{j-4}[tx + 1] for j = 4, 5.
 // Outputs are written phase by phase the same way and interleaved into the output row.
+#if defined(__SSE2__)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -88,6 +90,7 @@ void winograd_filter(float* v, const float* w, int64_t cy, int64_t cx) {
 inline void deinterleave4(float* __restrict q0, float* __restrict q1, float* __restrict q2,
                           float* __restrict q3, const float* __restrict in, int64_t n) {
   int64_t k = 0;
+#if defined(__SSE2__)
   for (; k + 4 <= n; k += 4) {
     __m128 a = _mm_loadu_ps(in + 4 * k), b = _mm_loadu_ps(in + 4 * k + 4);
     __m128 c = _mm_loadu_ps(in + 4 * k + 8), d = _mm_loadu_ps(in + 4 * k + 12);
@@ -97,6 +100,7 @@ inline void deinterleave4(float* __restrict q0, float* __restrict q1, float* __r
     _mm_storeu_ps(q2 + k, c);
     _mm_storeu_ps(q3 + k, d);
   }
+#endif
   for (; k < n; ++k) {
     q0[k] = in[4 * k];
     q1[k] = in[4 * k + 1];
@@ -110,6 +114,7 @@ inline void interleave4(float* __restrict out, const float* __restrict q0,
                         const float* __restrict q1, const float* __restrict q2,
                         const float* __restrict q3, int64_t n) {
   int64_t k = 0;
+#if defined(__SSE2__)
   for (; k + 4 <= n; k += 4) {
     __m128 a = _mm_loadu_ps(q0 + k), b = _mm_loadu_ps(q1 + k);
     __m128 c = _mm_loadu_ps(q2 + k), d = _mm_loadu_ps(q3 + k);
@@ -119,6 +124,7 @@ inline void interleave4(float* __restrict out, const float* __restrict q0,
     _mm_storeu_ps(out + 4 * k + 8, c);
     _mm_storeu_ps(out + 4 * k + 12, d);
   }
+#endif
   for (; k < n; ++k) {
     out[4 * k] = q0[k];
     out[4 * k + 1] = q1[k];

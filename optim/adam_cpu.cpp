@@ -1,4 +1,6 @@
+#if defined(__SSE2__)
 #include <immintrin.h>
+#endif
 
 #include <cmath>
 
@@ -14,15 +16,20 @@ namespace {
 // second moment g*g of the many tiny gradients of a deep generator is subnormal often enough
 // that this loop took 20% of a CPU training step. What is lost is below any weight's
 // resolution: a subnormal m (< 1.2e-38) moves a parameter by at most lr * m / eps ~ 1e-34.
+// (Elsewhere than x86 nothing is changed.)
 class FlushSubnormals {
  public:
+#if defined(__SSE2__)
   FlushSubnormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
   ~FlushSubnormals() { _mm_setcsr(saved_); }
+#else
+  FlushSubnormals() = default;
+#endif
   FlushSubnormals(const FlushSubnormals&) = delete;
   FlushSubnormals& operator=(const FlushSubnormals&) = delete;
 
  private:
-  unsigned saved_;
+  unsigned saved_ = 0;
 };
 
 }  // namespace
@@ -37,17 +44,19 @@ void adam_step(float* params, float* m, float* v, const float* grads, int64_t n,
   const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
   const float b1 = h->beta1, b2 = h->beta2, eps = h->eps, wd = h->weight_decay;
   // Elementwise: threads over disjoint ranges give the same bits as the serial loop, and the
-  // 4-wide loop the same bits as the scalar tail (the same IEEE operations in the same order).
+  // 4-wide loop the same bits as the scalar tail (the same IEEE operations in the same order,
+  // as long as the compiler does not contract the tail's a*b+c into FMAs: no -mfma here).
   parallel_for(n, 16, [&](int64_t begin, int64_t end) {
     const FlushSubnormals ftz;
     float* __restrict p = params;
     float* __restrict mm = m;
     float* __restrict vv = v;
     const float* __restrict gg = grads;
+    int64_t i = begin;
+#if defined(__SSE2__)
     const __m128 B1 = _mm_set1_ps(b1), B1c = _mm_set1_ps(1.f - b1), B2 = _mm_set1_ps(b2),
                  B2c = _mm_set1_ps(1.f - b2), WD = _mm_set1_ps(wd), EPS = _mm_set1_ps(eps),
                  BC2 = _mm_set1_ps(bc2_sqrt), STEP = _mm_set1_ps(step_size);
-    int64_t i = begin;
     for (; i + 4 <= end; i += 4) {
       const __m128 pi = _mm_loadu_ps(p + i);
       const __m128 g = _mm_add_ps(_mm_loadu_ps(gg + i), _mm_mul_ps(WD, pi));
@@ -59,6 +68,7 @@ void adam_step(float* params, float* m, float* v, const float* grads, int64_t n,
       const __m128 denom = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vi), BC2), EPS);
       _mm_storeu_ps(p + i, _mm_sub_ps(pi, _mm_div_ps(_mm_mul_ps(STEP, mi), denom)));
     }
+#endif
     for (; i < end; ++i) {
       const float g = gg[i] + wd * p[i];
       mm[i] = b1 * mm[i] + (1.f - b1) * g;

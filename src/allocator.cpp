@@ -14,8 +14,9 @@ constexpr size_t kSmallLimit = size_t(1) << 20;
 // Host blocks from this size on are mapped for themselves and unmapped when freed, not cached:
 // activations of different shapes (two photos of different sizes, the layers of one network)
 // would otherwise each keep their own cached blocks, and the process's resident memory would
-// be the sum of those instead of what is in use. Transparent huge pages make the first touch
-// of a fresh mapping cheap (one fault per 2 MiB).
+// be the sum of those instead of what is in use. The price is fresh zeroed pages per block
+// (page faults: a few % of a training step); transparent huge pages, where the kernel grants
+// them (the 2 MiB-aligned inside of a mapping), cut the faults to one per 2 MiB.
 constexpr size_t kHostMapLimit = size_t(4) << 20;
 constexpr size_t kHugePage = size_t(2) << 20;
 

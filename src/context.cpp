@@ -1,5 +1,7 @@
 #include "cgan/context.hpp"
 
+#include <mutex>
+
 #include "cublas_loader.hpp"
 #include "cuda_check.hpp"
 
@@ -49,6 +51,8 @@ std::unique_ptr<Context> Context::create(const std::string& device_request) {
 
 void* Context::cublas_handle() const {
 #ifndef CGAN_CUDA_EMULATION
+  static std::mutex create_mutex;  // two threads asking one context at once: one handle
+  std::lock_guard<std::mutex> lock(create_mutex);
   if (device_.is_cuda() && !cublas_) {
     const detail::CublasApi& api = detail::cublas_api();
     CGAN_CUDA_CHECK(cudaSetDevice(device_.index));

@@ -26,8 +26,11 @@ std::string cudart_folder() {
 }
 
 CublasApi load() {
-  void* lib = nullptr;
-  if (const std::string dir = cudart_folder(); !dir.empty())
+  // A cuBLAS the process already has (the application's own) comes first: a second copy
+  // would hand out handles the application's cuBLAS calls cannot use.
+  void* lib = dlopen(kCublasSoname, RTLD_NOW | RTLD_NOLOAD);
+  if (!lib)
+    if (const std::string dir = cudart_folder(); !dir.empty())
     lib = dlopen((dir + kCublasSoname).c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) lib = dlopen(kCublasSoname, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {

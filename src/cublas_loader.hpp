@@ -13,8 +13,8 @@ struct CublasApi {
   cublasStatus_t (*set_stream)(cublasHandle_t, cudaStream_t);
 };
 
-// Loads libcublas.so.<major> (first from the folder of the libcudart in use, then by the usual
-// search) once per process. Throws cgan::Error naming the library and dlerror() if it cannot.
+// Loads libcublas.so.<major> once per process: the one already loaded if any, else from the
+// folder of the libcudart in use, else by the usual search. Throws cgan::Error naming the library and dlerror() if it cannot.
 const CublasApi& cublas_api();
 
 }  // namespace cgan::detail
