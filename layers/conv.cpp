@@ -14,6 +14,14 @@
 
 namespace cgan {
 namespace detail {
+
+float* cpu_scratch(ScratchSlot slot, int64_t floats) {
+  thread_local std::vector<float> bufs[static_cast<int>(ScratchSlot::Count)];
+  std::vector<float>& b = bufs[static_cast<int>(slot)];
+  if (b.size() < static_cast<size_t>(floats)) b.resize(static_cast<size_t>(floats));
+  return b.data();
+}
+
 namespace {
 
 // CPU convolutions are lowered to GEMMs (OpenBLAS). With t = (i, j) a kernel tap, output pixel
@@ -152,12 +160,7 @@ int64_t lower_y_band_rows(const ConvGeom& g) {
   return std::clamp<int64_t>(kBandFloats / per_row - (g.kh - 1), 1, g.hy);
 }
 
-// Per-thread scratch reused across calls: no fresh pages to map and fault in per convolution.
-float* scratch(int64_t floats) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < static_cast<size_t>(floats)) buf.resize(static_cast<size_t>(floats));
-  return buf.data();
-}
+float* scratch(int64_t floats) { return cpu_scratch(ScratchSlot::Lowering, floats); }
 
 // OpenBLAS runs single-threaded: our pool (kernels/cpu_parallel.hpp) owns the cores and splits
 // each GEMM over them, so OpenBLAS's own threads neither oversubscribe the cores nor spin

@@ -37,6 +37,18 @@ bool winograd_applicable_y2x(const ConvGeom& g);
 void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvGeom& g,
                            int64_t band_floats = kWinogradBandFloats);
 void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeom& g);
+// Per-thread scratch reused across calls (no fresh pages to fault in per convolution), one
+// buffer per slot so that buffers live at once do not alias. Valid until the same slot is
+// asked for again on this thread.
+enum class ScratchSlot {
+  Lowering,  // im2col columns / y-side matrices
+  WinogradFilter,
+  WinogradInput,
+  WinogradOutput,
+  FlippedKernel,  // the input gradient's kernel
+  Count
+};
+float* cpu_scratch(ScratchSlot slot, int64_t floats);
 // C[m, n] = op(A) * op(B) + beta * C, row-major (OpenBLAS, single-threaded), split over the
 // CPU pool; called from inside a pool task it runs serially on that task's thread.
 void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,

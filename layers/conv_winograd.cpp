@@ -35,15 +35,6 @@ constexpr int kA = 6;       // input patch side (alpha)
 constexpr int kM = 4;       // outputs per tile side
 constexpr int kXi = kA * kA;  // transformed elements = GEMMs per layer
 
-// Scratch buffers by slot (several live at once), per thread, reused across calls: no fresh
-// pages to fault in per convolution.
-float* scratch_slot(int slot, int64_t floats) {
-  thread_local std::vector<float> bufs[3];
-  std::vector<float>& b = bufs[slot];
-  if (b.size() < static_cast<size_t>(floats)) b.resize(static_cast<size_t>(floats));
-  return b.data();
-}
-
 // r_a = (G (g0, g1, g2))_a, elementwise over n channels.
 inline void filter_g(float* const* __restrict r, const float* __restrict g0,
                      const float* __restrict g1, const float* __restrict g2, int64_t n) {
@@ -289,9 +280,9 @@ void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvG
   const int64_t band_rows =
       std::clamp<int64_t>(band_floats / (per_tile * tw), 1, rows_all);
   const int64_t nb_max = band_rows * tw;
-  float* v = scratch_slot(0, kXi * g.cy * g.cx);
-  float* u = scratch_slot(1, kXi * g.cx * nb_max);
-  float* m = scratch_slot(2, kXi * g.cy * nb_max);
+  float* v = cpu_scratch(ScratchSlot::WinogradFilter, kXi * g.cy * g.cx);
+  float* u = cpu_scratch(ScratchSlot::WinogradInput, kXi * g.cx * nb_max);
+  float* m = cpu_scratch(ScratchSlot::WinogradOutput, kXi * g.cy * nb_max);
   winograd_filter(v, w, g.cy, g.cx);
   // Per-task row buffers: input (input_buf_floats), output [4][6][tw] + [4][tw].
   const int64_t in_buf = input_buf_floats(std::min(band_rows, th), tw);
@@ -344,12 +335,10 @@ bool winograd_applicable_y2x(const ConvGeom& g) {
 // flipped and transposed (w'[c][o][i][j] = w[o][c][2-i][2-j]) and padding 2 - pad.
 void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvGeom& g,
                            int64_t band_floats) {
-  thread_local std::vector<float> flipped;
-  flipped.resize(static_cast<size_t>(g.cx * g.cy * 9));
+  float* flipped = cpu_scratch(ScratchSlot::FlippedKernel, g.cx * g.cy * 9);
   for (int64_t o = 0; o < g.cy; ++o)
     for (int64_t c = 0; c < g.cx; ++c)
-      for (int k = 0; k < 9; ++k)
-        flipped[static_cast<size_t>((c * g.cy + o) * 9 + (8 - k))] = w[(o * g.cx + c) * 9 + k];
+      for (int k = 0; k < 9; ++k) flipped[(c * g.cy + o) * 9 + (8 - k)] = w[(o * g.cx + c) * 9 + k];
   ConvGeom t = g;
   t.cx = g.cy;
   t.hx = g.hy;
@@ -358,7 +347,7 @@ void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvG
   t.hy = g.hx;
   t.wy = g.wx;
   t.pad = 2 - g.pad;
-  cpu_conv_x2y_winograd(x, y, flipped.data(), t, band_floats);
+  cpu_conv_x2y_winograd(x, y, flipped, t, band_floats);
 }
 
 }  // namespace cgan::detail
