@@ -30,6 +30,20 @@ bool winograd_applicable(const ConvGeom& g);
 constexpr int64_t kWinogradBandFloats = int64_t(1) << 23;
 void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvGeom& g,
                            int64_t band_floats = kWinogradBandFloats);
+// Without the fused path: the 36 products as OpenBLAS GEMMs over whole transformed operands.
+void cpu_conv_x2y_winograd_unfused(float* y, const float* x, const float* w, const ConvGeom& g,
+                                   int64_t band_floats = kWinogradBandFloats);
+void cpu_conv_y2x_winograd_unfused(float* x, const float* y, const float* w, const ConvGeom& g,
+                                   int64_t band_floats = kWinogradBandFloats);
+// The fused AVX-512 path (where the CPU has AVX-512F; else the unfused one): per block of 8
+// output channels, filter transform, products and output transform while they are in cache.
+// band_floats: the packed input transform per band.
+constexpr int64_t kWinogradFusedBandFloats = int64_t(3) << 17;  // 1.5 MiB: 256 channels x 32 tiles
+bool winograd_fused_available();
+void cpu_conv_x2y_winograd_fused(float* y, const float* x, const float* w, const ConvGeom& g,
+                                 int64_t band_floats = kWinogradFusedBandFloats);
+void cpu_conv_y2x_winograd_fused(float* x, const float* y, const float* w, const ConvGeom& g,
+                                 int64_t band_floats = kWinogradFusedBandFloats);
 void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeom& g);
 // The input gradient (YtoX) of a Winograd-eligible conv with pad <= 2 as a Winograd conv of y
 // (flipped, transposed kernel); cpu_conv_y2x uses it where it applies.
@@ -43,6 +57,7 @@ void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeo
 enum class ScratchSlot {
   Lowering,  // im2col columns / y-side matrices
   WinogradFilter,
+  WinogradFilterAll,  // the fused path's transformed filter for all output channels
   WinogradInput,
   WinogradOutput,
   FlippedKernel,  // the input gradient's kernel

@@ -252,12 +252,237 @@ void output_transform_plane(float* plane, const float* m, int64_t mstride, const
   }
 }
 
+
+// ---- Fused AVX-512 path ------------------------------------------------------------------
+// Small maps (training crops: 16x16 is 16 tiles, 8x8 is 4) make the filter the largest operand:
+// its transform is 36/9 = 4x the weights (9.4 MB for 256x256 channels), written out and then
+// packed again by the GEMM, while the GEMMs themselves are short. The fused path keeps it in
+// cache instead: per block of 8 output channels, transform those 8 filters (36 x 8 x cx),
+// run the 36 products with a register-blocked kernel over a pre-packed input transform, and
+// output-transform the 8 planes, all before the next block. Input transform layout, per
+// product xi: panels of 32 tiles, [panel][c][32] (so the kernel reads 2 vectors per channel).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CGAN_WINOGRAD_FUSED 1
+constexpr int kRows = 8;     // output channels per block (kernel rows)
+constexpr int kPanel = 32;   // tiles per panel (kernel columns: 2 x 16 floats)
+
+// c[r][0..32) = sum_k a[r * lda + k] * b[k * 32 + 0..32) for r < 8.
+__attribute__((target("avx512f"))) void fused_kernel_8x32(float* __restrict c, int64_t ldc,
+                                                          const float* __restrict a,
+                                                          int64_t lda,
+                                                          const float* __restrict b,
+                                                          int64_t k_len) {
+  __m512 acc[kRows][2];
+  for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  const float* ar[kRows];
+  for (int r = 0; r < kRows; ++r) ar[r] = a + r * lda;
+  for (int64_t k = 0; k < k_len; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b + k * kPanel), b1 = _mm512_loadu_ps(b + k * kPanel + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 av = _mm512_set1_ps(ar[r][k]);
+      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    _mm512_storeu_ps(c + r * ldc, acc[r][0]);
+    _mm512_storeu_ps(c + r * ldc + 16, acc[r][1]);
+  }
+}
+
+// Row a of G applied to (p, q, s), 16 lanes.
+struct G6 {
+  __m512 r[kA];
+};
+__attribute__((target("avx512f"))) inline G6 apply_g(__m512 p, __m512 q, __m512 s) {
+  const __m512 q4 = _mm512_set1_ps(1.f / 4), m6 = _mm512_set1_ps(-1.f / 6);
+  const __m512 c24 = _mm512_set1_ps(1.f / 24), c12 = _mm512_set1_ps(1.f / 12),
+               c6 = _mm512_set1_ps(1.f / 6);
+  G6 o;
+  o.r[0] = _mm512_mul_ps(p, q4);
+  o.r[1] = _mm512_mul_ps(_mm512_add_ps(_mm512_add_ps(p, q), s), m6);
+  o.r[2] = _mm512_mul_ps(_mm512_add_ps(_mm512_sub_ps(p, q), s), m6);
+  const __m512 ps = _mm512_fmadd_ps(s, c6, _mm512_mul_ps(p, c24));
+  o.r[3] = _mm512_fmadd_ps(q, c12, ps);
+  o.r[4] = _mm512_fnmadd_ps(q, c12, ps);
+  o.r[5] = s;
+  return o;
+}
+
+// v[xi * ldv_xi + r * ldv + c] = (G w(o0 + r, c) G^T)[xi] for r < rows (zeros for rows <= r <
+// 8), c < cin. The 9 taps of (o, c) are at w[o * so + c * sc + k] (k reversed if flipped).
+__attribute__((target("avx512f"))) void fused_filter_block(float* v, int64_t ldv_xi,
+                                                           int64_t ldv, const float* w,
+                                                           int64_t o0, int64_t rows,
+                                                           int64_t cin, int64_t so,
+                                                           int64_t sc, bool flipped,
+                                                           float* taps) {
+  // taps: [9][cin16], the taps of one output channel transposed so that c is contiguous (a
+  // scalar transpose: AVX-512 gathers are slower, microcoded on parts with the GDS fix).
+  const int64_t cin16 = (cin + 15) / 16 * 16;
+  for (int64_t r = 0; r < kRows; ++r) {
+    if (r >= rows) {
+      for (int xi = 0; xi < kXi; ++xi)
+        std::fill(v + xi * ldv_xi + r * ldv, v + xi * ldv_xi + r * ldv + cin, 0.f);
+      continue;
+    }
+    const float* wo = w + (o0 + r) * so;
+    for (int64_t c = 0; c < cin; ++c) {
+      const float* src = wo + c * sc;
+      if (flipped)
+        for (int k = 0; k < 9; ++k) taps[k * cin16 + c] = src[8 - k];
+      else
+        for (int k = 0; k < 9; ++k) taps[k * cin16 + c] = src[k];
+    }
+    for (int64_t c = 0; c < cin; c += 16) {
+      const int64_t n = std::min<int64_t>(16, cin - c);
+      const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1);
+      __m512 t[9];
+      for (int k = 0; k < 9; ++k) t[k] = _mm512_maskz_loadu_ps(mask, taps + k * cin16 + c);
+      G6 col[3];  // G g, column j
+      for (int j = 0; j < 3; ++j) col[j] = apply_g(t[j], t[3 + j], t[6 + j]);
+      for (int a = 0; a < kA; ++a) {
+        const G6 row = apply_g(col[0].r[a], col[1].r[a], col[2].r[a]);
+        for (int b = 0; b < kA; ++b)
+          _mm512_mask_storeu_ps(v + (a * kA + b) * ldv_xi + r * ldv + c, mask, row.r[b]);
+      }
+    }
+  }
+}
+
+bool fused_supported() {
+  static const bool ok = [] {
+    const char* e = std::getenv("CGAN_CPU_CONV");
+    if (e && std::string(e) == "winograd-unfused") return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return ok;
+}
+
+// Band rows (of n * th tile rows, tw tiles each) for a band budget of max_rows: the largest
+// of those that need the fewest 32-tile panels in all, so that little of the kernel's work
+// goes to padding tiles.
+int64_t fused_band_rows(int64_t rows_all, int64_t tw, int64_t max_rows) {
+  int64_t best = 1, best_panels = -1;
+  for (int64_t br = 1; br <= max_rows; ++br) {
+    const int64_t full = rows_all / br, rest = rows_all % br;
+    const int64_t panels = full * ((br * tw + kPanel - 1) / kPanel) +
+                           (rest * tw + kPanel - 1) / kPanel;
+    if (best_panels < 0 || panels <= best_panels) best = br, best_panels = panels;
+  }
+  return best;
+}
+
+// y = conv(x, w) for the geometry g (stride 1, 3x3), fused as above. The taps of (o, c) are at
+// w[o * so + c * sc + k] (k reversed if flipped).
+void winograd_fused(float* y, const float* x, const float* w, int64_t so, int64_t sc,
+                    bool flipped, const ConvGeom& g, int64_t band_floats) {
+  const int64_t th = (g.hy + kM - 1) / kM, tw = (g.wy + kM - 1) / kM;
+  const int64_t xhw = g.hx * g.wx, hw = g.hy * g.wy, rows_all = g.n * th;
+  // Bands of whole tile rows whose packed input transform is ~band_floats (L2-resident).
+  const int64_t max_rows = std::clamp<int64_t>(band_floats / (kXi * g.cx * tw), 1, rows_all);
+  const int64_t band_rows = fused_band_rows(rows_all, tw, max_rows);
+  const int64_t bands = (rows_all + band_rows - 1) / band_rows;
+  const int64_t max_panels = (band_rows * tw + kPanel - 1) / kPanel;
+  const int64_t in_buf = input_buf_floats(std::min(band_rows, th), tw);
+  const int64_t out_buf = (4 * kA + 4) * tw;
+  const int64_t blocks = (g.cy + kRows - 1) / kRows;
+  // Strides padded off multiples of 4 KiB: 36 streams that far apart share L1 sets.
+  const int64_t v_xi = kRows * g.cx + 16, v_block = kXi * v_xi, cx16 = (g.cx + 15) / 16 * 16;
+  const int64_t u_xi_max = g.cx * max_panels * kPanel + 16;
+  auto pieces = [&](int64_t R0, int64_t R1, auto&& f) {
+    for (int64_t R = R0; R < R1;) {
+      const int64_t n = R / th, r0 = R % th, r1 = std::min(th, r0 + (R1 - R));
+      f(n, r0, r1, (R - R0) * tw);
+      R += r1 - r0;
+    }
+  };
+  // One band: each block's filter transform is made by the block's task, where it is used.
+  // Several: made once for all blocks up front (36 x cy x cx) so that no band repeats it, and
+  // the bands run in parallel, each on one thread (the per-band work is too small to split).
+  float* v_all = nullptr;
+  if (bands > 1) {
+    v_all = cpu_scratch(ScratchSlot::WinogradFilterAll, blocks * v_block);
+    cpu::parallel_for(blocks, v_block * 4, [&](int64_t b0, int64_t b1) {
+      float* taps = cpu_scratch(ScratchSlot::WinogradFilter, 9 * cx16);
+      for (int64_t blk = b0; blk < b1; ++blk)
+        fused_filter_block(v_all + blk * v_block, v_xi, g.cx, w, blk * kRows,
+                           std::min<int64_t>(kRows, g.cy - blk * kRows), g.cx, so, sc, flipped,
+                           taps);
+    });
+  }
+  // One band [R0, R1) of tile rows; its parallel_for's run serially inside a band task.
+  auto band = [&](int64_t R0, int64_t R1) {
+    const int64_t nb = (R1 - R0) * tw;
+    const int64_t panels = (nb + kPanel - 1) / kPanel, nbp = panels * kPanel;
+    const int64_t s_xi = g.cx * nbp + 16;  // floats per product in u
+    float* u = cpu_scratch(ScratchSlot::WinogradInput, kXi * u_xi_max);
+    cpu::parallel_for(g.cx, nb * 200, [&](int64_t c0, int64_t c1) {
+      float* tmp = cpu_scratch(ScratchSlot::Lowering, kXi * nbp + in_buf);
+      float* buf = tmp + kXi * nbp;
+      for (int64_t c = c0; c < c1; ++c) {
+        pieces(R0, R1, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+          input_transform_plane(tmp + col, nbp, x + (n * g.cx + c) * xhw, g, r0, r1, tw, buf);
+        });
+        for (int xi = 0; xi < kXi; ++xi) {
+          float* src = tmp + xi * nbp;
+          std::fill(src + nb, src + nbp, 0.f);  // padding tiles: zeros, never stored
+          for (int64_t p = 0; p < panels; ++p)
+            std::copy(src + p * kPanel, src + (p + 1) * kPanel,
+                      u + xi * s_xi + (p * g.cx + c) * kPanel);
+        }
+      }
+    });
+    cpu::parallel_for(blocks, kXi * 2 * kRows * g.cx * nbp, [&](int64_t b0, int64_t b1) {
+      const int64_t m_xi = kRows * nbp + 16;
+      float* vbuf = v_all ? nullptr : cpu_scratch(ScratchSlot::WinogradFilter, v_block + 9 * cx16);
+      float* m = cpu_scratch(ScratchSlot::WinogradOutput, kXi * m_xi + out_buf);
+      float* obuf = m + kXi * m_xi;
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t o0 = blk * kRows, rows = std::min<int64_t>(kRows, g.cy - o0);
+        const float* v = v_all ? v_all + blk * v_block : vbuf;
+        if (!v_all)
+          fused_filter_block(vbuf, v_xi, g.cx, w, o0, rows, g.cx, so, sc, flipped,
+                             vbuf + v_block);
+        for (int xi = 0; xi < kXi; ++xi)
+          for (int64_t p = 0; p < panels; ++p)
+            fused_kernel_8x32(m + xi * m_xi + p * kPanel, nbp, v + xi * v_xi, g.cx,
+                              u + xi * s_xi + p * g.cx * kPanel, g.cx);
+        for (int64_t r = 0; r < rows; ++r)
+          pieces(R0, R1, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+            output_transform_plane(y + (n * g.cy + o0 + r) * hw, m + r * nbp + col, m_xi, g, r0,
+                                   r1, tw, obuf);
+          });
+      }
+    });
+  };
+  if (bands == 1) return band(0, rows_all);
+  cpu::parallel_for(bands, kXi * 2 * g.cy * g.cx * band_rows * tw, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) band(i * band_rows, std::min(rows_all, (i + 1) * band_rows));
+  });
+}
+#endif
+
 }  // namespace
 
 // Tiles per GEMM below this, and the GEMMs are too narrow to beat im2col: measured on one
 // core, 2 x 512 x 8x8 (8 tiles) takes 25 ms by Winograd and 13 ms by im2col, while
 // 2 x 256 x 16x16 (32 tiles) takes 8.5 ms and 12.3 ms.
 constexpr int64_t kMinTiles = 24;
+
+// Whether the fused path runs a Winograd conv of this (output-side) geometry: where its
+// packed input transform is at most 2 bands of the default size and cx <= 256. Measured on one
+// and two cores (AVX-512, 2 MiB L2; ms fused vs unfused, 1 core): 2x256x16x16 1.8 vs 2.7,
+// 2x128x32x32 2.0 vs 2.4; beyond that the filter transform, read back per band, makes it
+// slower: 2x256x32x32 6.8 vs 6.4, 1x256x115x87 43 vs 28, 2x512x16x16 17.8 vs 13.6.
+bool use_fused(const ConvGeom& g) {
+  if (!winograd_fused_available() || g.cx > 256) return false;
+  const int64_t tiles = g.n * ((g.hy + kM - 1) / kM) * ((g.wy + kM - 1) / kM);
+  const int64_t padded = (tiles + 31) / 32 * 32;
+  return kXi * g.cx * padded <= 2 * kWinogradFusedBandFloats;
+}
 
 bool winograd_applicable(const ConvGeom& g) {
   static const bool disabled = [] {
@@ -269,7 +494,45 @@ bool winograd_applicable(const ConvGeom& g) {
          tiles >= kMinTiles;
 }
 
+bool winograd_fused_available() {
+#if defined(CGAN_WINOGRAD_FUSED)
+  return fused_supported();
+#else
+  return false;
+#endif
+}
+
+void cpu_conv_x2y_winograd_fused(float* y, const float* x, const float* w, const ConvGeom& g,
+                                 int64_t band_floats) {
+#if defined(CGAN_WINOGRAD_FUSED)
+  if (fused_supported()) return winograd_fused(y, x, w, g.cx * 9, 9, false, g, band_floats);
+#endif
+  cpu_conv_x2y_winograd_unfused(y, x, w, g);
+}
+
+void cpu_conv_y2x_winograd_fused(float* x, const float* y, const float* w, const ConvGeom& g,
+                                 int64_t band_floats) {
+  ConvGeom t = g;
+  t.cx = g.cy;
+  t.hx = g.hy;
+  t.wx = g.wy;
+  t.cy = g.cx;
+  t.hy = g.hx;
+  t.wy = g.wx;
+  t.pad = 2 - g.pad;
+#if defined(CGAN_WINOGRAD_FUSED)
+  if (fused_supported()) return winograd_fused(x, y, w, 9, g.cx * 9, true, t, band_floats);
+#endif
+  cpu_conv_y2x_winograd_unfused(x, y, w, g);
+}
+
 void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvGeom& g,
+                           int64_t band_floats) {
+  if (use_fused(g)) return cpu_conv_x2y_winograd_fused(y, x, w, g);
+  cpu_conv_x2y_winograd_unfused(y, x, w, g, band_floats);
+}
+
+void cpu_conv_x2y_winograd_unfused(float* y, const float* x, const float* w, const ConvGeom& g,
                            int64_t band_floats) {
   const int64_t th = (g.hy + kM - 1) / kM, tw = (g.wy + kM - 1) / kM;
   const int64_t xhw = g.hx * g.wx, hw = g.hy * g.wy;
@@ -335,6 +598,17 @@ bool winograd_applicable_y2x(const ConvGeom& g) {
 // flipped and transposed (w'[c][o][i][j] = w[o][c][2-i][2-j]) and padding 2 - pad.
 void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvGeom& g,
                            int64_t band_floats) {
+  ConvGeom t = g;  // the flipped conv
+  t.cx = g.cy;
+  t.cy = g.cx;
+  t.hy = g.hx;
+  t.wy = g.wx;
+  if (use_fused(t)) return cpu_conv_y2x_winograd_fused(x, y, w, g);
+  cpu_conv_y2x_winograd_unfused(x, y, w, g, band_floats);
+}
+
+void cpu_conv_y2x_winograd_unfused(float* x, const float* y, const float* w, const ConvGeom& g,
+                           int64_t band_floats) {
   float* flipped = cpu_scratch(ScratchSlot::FlippedKernel, g.cx * g.cy * 9);
   for (int64_t o = 0; o < g.cy; ++o)
     for (int64_t c = 0; c < g.cx; ++c)
@@ -347,7 +621,7 @@ void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvG
   t.hy = g.hx;
   t.wy = g.wx;
   t.pad = 2 - g.pad;
-  cpu_conv_x2y_winograd(x, y, flipped, t, band_floats);
+  cpu_conv_x2y_winograd_unfused(x, y, flipped, t, band_floats);
 }
 
 }  // namespace cgan::detail

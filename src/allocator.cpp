@@ -119,7 +119,7 @@ void CachingAllocator::deallocate(void* p) {
   const size_t size = it->second;
   live_blocks_.erase(it);
   stats_.bytes_in_use -= size;
-  if (host_mapped(device_, size)) {
+  if (host_mapped(device_, size) && !cache_large_host_) {
     system_free(p, size);
     stats_.bytes_reserved -= size;
     return;
@@ -135,6 +135,11 @@ AllocatorStats CachingAllocator::stats() const {
 void CachingAllocator::reset_peak() {
   std::lock_guard<std::mutex> lock(mutex_);
   stats_.peak_bytes_in_use = stats_.bytes_in_use;
+}
+
+void CachingAllocator::set_cache_large_host_blocks(bool keep) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cache_large_host_ = keep;
 }
 
 void CachingAllocator::release_cached() {

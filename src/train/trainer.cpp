@@ -418,6 +418,9 @@ Trainer::Trainer(TrainConfig cfg) : impl_(std::make_unique<Impl>()) {
   remove_stale_temp_files((fs::path(cfg.out_dir) / "samples").string());
 
   I.ctx = Context::create(cfg.device);
+  // Every step allocates the same shapes: keep the large host blocks instead of faulting in
+  // fresh pages each step.
+  I.ctx->allocator().set_cache_large_host_blocks(true);
   {
     // What a step will hold at its peak, checked before anything is allocated: an impossible
     // request fails now with the numbers instead of swapping for minutes. Per pixel of the

@@ -109,7 +109,7 @@ TEST_CASE("conv: Winograd F(4x4,3x3) forward and input gradient match a float64 
     // amplifies that (measured up to 9e-6 of max |y| apart).
     for (const int64_t band : {int64_t(1), int64_t(36 * (g.cx + g.cy) * ((g.wy + 3) / 4) * 3)}) {
       std::vector<float> yb(ref.size(), std::numeric_limits<float>::quiet_NaN());
-      detail::cpu_conv_x2y_winograd(yb.data(), x.data(), w.data(), g, band);
+      detail::cpu_conv_x2y_winograd_unfused(yb.data(), x.data(), w.data(), g, band);
       INFO("band of " << band << " floats");
       CHECK(rel_err(yb, ref) < 2.5e-5);
     }
@@ -126,6 +126,58 @@ TEST_CASE("conv: Winograd F(4x4,3x3) forward and input gradient match a float64 
     if (k == 5)
       WARN("256->256 20x17: max |error| / max |y| vs float64: Winograd " << ew << ", im2col "
                                                                          << ei);
+    ++k;
+  }
+}
+
+TEST_CASE("conv: fused AVX-512 Winograd (filter transform, products, output transform per block of 8 output channels) matches float64", "[conv][winograd]") {
+  if (!detail::winograd_fused_available()) {
+    WARN("SKIPPED: this CPU has no AVX-512F (or CGAN_CPU_CONV=winograd-unfused): the fused "
+         "Winograd path was not run");
+    return;
+  }
+  struct Case {
+    int64_t n, cx, cy, h, w;
+    int pad;
+    int64_t band;  // floats of packed input transform per band; 0: the default
+  };
+  // Output channels not multiples of 8 (zero rows), tile counts not multiples of 32 (padding
+  // tiles), one band and many (bands cut inside and across images), batch 1 to 3.
+  const Case cases[] = {{1, 16, 16, 1, 1, 1, 0},     {2, 17, 19, 7, 9, 1, 0},
+                        {3, 24, 12, 10, 11, 0, 0},   {2, 256, 256, 16, 16, 1, 0},
+                        {2, 128, 256, 18, 18, 0, 0}, {2, 33, 40, 21, 14, 1, 36 * 33 * 4},
+                        {1, 64, 72, 37, 29, 1, 36 * 64 * 40}, {3, 16, 24, 9, 17, 0, 1}};
+  int k = 0;
+  for (const Case& c : cases) {
+    ConvGeom g;
+    g.n = c.n;
+    g.cx = c.cx;
+    g.cy = c.cy;
+    g.hx = c.h;
+    g.wx = c.w;
+    g.kh = g.kw = 3;
+    g.stride = 1;
+    g.pad = c.pad;
+    g.hy = c.h + 2 * c.pad - 2;
+    g.wy = c.w + 2 * c.pad - 2;
+    if (g.hy <= 0 || g.wy <= 0) continue;
+    const int64_t band = c.band ? c.band : detail::kWinogradFusedBandFloats;
+    const std::vector<float> x = test::random_vector(size_t(g.n * g.cx * g.hx * g.wx), 50 + k);
+    const std::vector<float> w =
+        test::random_vector(size_t(g.cy * g.cx * 9), 60 + k, -0.1f, 0.1f);
+    const std::vector<double> ref = direct64(x, w, g);
+    std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+    detail::cpu_conv_x2y_winograd_fused(y.data(), x.data(), w.data(), g, band);
+    const std::vector<float> dy = test::random_vector(size_t(g.n * g.cy * g.hy * g.wy), 70 + k);
+    const std::vector<double> dref = direct64_dx(dy, w, g);
+    std::vector<float> dx(dref.size(), std::numeric_limits<float>::quiet_NaN());
+    detail::cpu_conv_y2x_winograd_fused(dx.data(), dy.data(), w.data(), g, band);
+    const double e = rel_err(y, ref), ed = rel_err(dx, dref);
+    INFO("[" << g.n << "," << g.cx << "->" << g.cy << "," << g.hx << "x" << g.wx << "] pad "
+             << g.pad << " band " << band << ": fused rel. error " << e << ", input gradient "
+             << ed);
+    CHECK(e < 2.5e-5);
+    CHECK(ed < 2.5e-5);
     ++k;
   }
 }

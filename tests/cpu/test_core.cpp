@@ -155,6 +155,30 @@ TEST_CASE("allocator: host blocks of 4 MiB and more go back to the system when f
   alloc.deallocate(r);
 }
 
+TEST_CASE("allocator: a training loop keeps its large host blocks (set_cache_large_host_blocks)", "[cpu]") {
+  CachingAllocator alloc(Device::cpu());
+  alloc.set_cache_large_host_blocks(true);
+  const size_t big = size_t(6) << 20;
+  float* p = static_cast<float*>(alloc.allocate(big));
+  for (size_t i = 0; i < big / 4; i += 1024) p[i] = float(i);
+  alloc.deallocate(p);
+  AllocatorStats s = alloc.stats();
+  REQUIRE(s.bytes_in_use == 0);
+  REQUIRE(s.bytes_reserved == CachingAllocator::round_size(big));  // kept
+  float* q = static_cast<float*>(alloc.allocate(big));
+  REQUIRE(q == p);  // the same pages: no fault, no zeroing
+  REQUIRE(q[1024] == 1024.0f);
+  REQUIRE(alloc.stats().num_cache_hits == 1);
+  REQUIRE(alloc.stats().num_system_allocations == 1);
+  alloc.deallocate(q);
+  alloc.release_cached();  // unmapped
+  REQUIRE(alloc.stats().bytes_reserved == 0);
+  // Turned off again, freed blocks go back at once.
+  alloc.set_cache_large_host_blocks(false);
+  alloc.deallocate(alloc.allocate(big));
+  REQUIRE(alloc.stats().bytes_reserved == 0);
+}
+
 TEST_CASE("allocator: tensors return their storage to the context's cache", "[cpu]") {
   Context ctx(Device::cpu());
   {
