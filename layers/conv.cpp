@@ -281,6 +281,11 @@ void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeo
 }
 
 void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom& g) {
+  if (winograd_applicable_filter(g)) return cpu_conv_filter_winograd(dw, x, dy, g);
+  cpu_conv_filter_im2col(dw, x, dy, g);
+}
+
+void cpu_conv_filter_im2col(float* dw, const float* x, const float* dy, const ConvGeom& g) {
   const int64_t T = g.kh * g.kw, K = g.cx * T, hw = g.hy * g.wy, xhw = g.hx * g.wx;
   for (int64_t n = 0; n < g.n; ++n) {
     const float* xn = x + n * g.cx * xhw;

@@ -50,6 +50,12 @@ void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeo
 bool winograd_applicable_y2x(const ConvGeom& g);
 void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvGeom& g,
                            int64_t band_floats = kWinogradBandFloats);
+// The filter gradient (accumulated into dw) of a Winograd-eligible conv by Winograd: 36 GEMMs
+// [cy, tiles] x [tiles, cx] between the input transform and the adjoint output transform of dy.
+bool winograd_applicable_filter(const ConvGeom& g);
+void cpu_conv_filter_winograd(float* dw, const float* x, const float* dy, const ConvGeom& g,
+                              int64_t band_floats = kWinogradBandFloats);
+void cpu_conv_filter_im2col(float* dw, const float* x, const float* dy, const ConvGeom& g);
 void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeom& g);
 // Per-thread scratch reused across calls (no fresh pages to fault in per convolution), one
 // buffer per slot so that buffers live at once do not alias. Valid until the same slot is

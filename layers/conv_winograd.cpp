@@ -465,12 +465,89 @@ void winograd_fused(float* y, const float* x, const float* w, int64_t so, int64_
 }
 #endif
 
+
+// ---- Filter gradient -----------------------------------------------------------------------
+// With V = G g G^T, U = B^T d B and Y = A^T (V .* U) A per tile, dL/dV = sum over tiles of
+// (A dY A^T) .* U and dL/dg = G^T (dL/dV) G: 36 GEMMs [cy, tiles] x [tiles, cx] between the
+// input transform (as in the forward) and the adjoint output transform of dy, then one 6x6 ->
+// 3x3 transform per weight.
+
+// o (6 arrays) = A m (4 arrays of length n): the adjoint of output_at.
+inline void adjoint_at(float* const* __restrict o, const float* const* __restrict m, int64_t n) {
+  const float *m0 = m[0], *m1 = m[1], *m2 = m[2], *m3 = m[3];
+  float *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3], *o4 = o[4], *o5 = o[5];
+#pragma GCC ivdep
+  for (int64_t k = 0; k < n; ++k) {
+    const float s02 = m0[k] + m2[k], s13 = m1[k] + m3[k];
+    const float t02 = m0[k] + 4 * m2[k], t13 = 2 * m1[k] + 8 * m3[k];
+    o0[k] = m0[k];
+    o1[k] = s02 + s13;
+    o2[k] = s02 - s13;
+    o3[k] = t02 + t13;
+    o4[k] = t02 - t13;
+    o5[k] = m3[k];
+  }
+}
+
+// r (3 arrays) = G^T d (6 arrays of length n).
+inline void filter_gt(float* const* __restrict r, const float* const* __restrict d, int64_t n) {
+  const float *d0 = d[0], *d1 = d[1], *d2 = d[2], *d3 = d[3], *d4 = d[4], *d5 = d[5];
+  float *r0 = r[0], *r1 = r[1], *r2 = r[2];
+#pragma GCC ivdep
+  for (int64_t k = 0; k < n; ++k) {
+    const float s12 = d1[k] + d2[k], s34 = d3[k] + d4[k];
+    r0[k] = d0[k] * (1.f / 4) - s12 * (1.f / 6) + s34 * (1.f / 24);
+    r1[k] = (d2[k] - d1[k]) * (1.f / 6) + (d3[k] - d4[k]) * (1.f / 12);
+    r2[k] = (s34 - s12) * (1.f / 6) + d5[k];
+  }
+}
+
+// The adjoint output transform of one band of tile rows [r0, r1) of one dy plane:
+// m[xi * mstride + (ty - r0) * tw + tx] = (A dY A^T)[xi] for the 4x4 block at (4ty, 4tx),
+// zeros outside hy x wy. buf: (4 + 6) * 4 * tw + 4 * tw floats.
+void adjoint_output_transform_plane(float* m, int64_t mstride, const float* plane,
+                                    const ConvGeom& g, int64_t r0, int64_t r1, int64_t tw,
+                                    float* buf) {
+  const int64_t np = tw;
+  float* ph = buf;                  // [4 rows][4 phases][np]
+  float* col = ph + 4 * 4 * np;     // [6 a][4 phases][np]
+  float* line = col + kA * 4 * np;  // [4 np]
+  for (int64_t ty = r0; ty < r1; ++ty) {
+    for (int i = 0; i < kM; ++i) {
+      float* p = ph + i * 4 * np;
+      const int64_t oy = kM * ty + i;
+      if (oy >= g.hy) {
+        std::fill(p, p + 4 * np, 0.f);
+        continue;
+      }
+      std::fill(line + g.wy, line + 4 * np, 0.f);
+      std::copy(plane + oy * g.wy, plane + (oy + 1) * g.wy, line);
+      deinterleave4(p, p + np, p + 2 * np, p + 3 * np, line, np);
+    }
+    const float* src[kM] = {ph, ph + 4 * np, ph + 8 * np, ph + 12 * np};
+    float* dst[kA];
+    for (int a = 0; a < kA; ++a) dst[a] = col + a * 4 * np;
+    adjoint_at(dst, src, 4 * np);  // down the columns, all phases at once
+    const int64_t col0 = (ty - r0) * tw;
+    for (int a = 0; a < kA; ++a) {
+      const float* q[kM];
+      for (int r = 0; r < kM; ++r) q[r] = col + (a * 4 + r) * np;
+      float* out[kA];
+      for (int b = 0; b < kA; ++b) out[b] = m + (a * kA + b) * mstride + col0;
+      adjoint_at(out, q, tw);
+    }
+  }
+}
+
 }  // namespace
 
 // Tiles per GEMM below this, and the GEMMs are too narrow to beat im2col: measured on one
 // core, 2 x 512 x 8x8 (8 tiles) takes 25 ms by Winograd and 13 ms by im2col, while
 // 2 x 256 x 16x16 (32 tiles) takes 8.5 ms and 12.3 ms.
 constexpr int64_t kMinTiles = 24;
+// The filter gradient's GEMMs have the tiles as their depth: below this, writing the 36
+// [cy, cx] products costs more than im2col saves (set from measurements, see bench results).
+constexpr int64_t kMinTilesFilter = 24;
 
 // Whether the fused path runs a Winograd conv of this (output-side) geometry: where its
 // packed input transform is at most 2 bands of the default size and cx <= 256. Measured on one
@@ -622,6 +699,81 @@ void cpu_conv_y2x_winograd_unfused(float* x, const float* y, const float* w, con
   t.wy = g.wx;
   t.pad = 2 - g.pad;
   cpu_conv_x2y_winograd_unfused(x, y, flipped, t, band_floats);
+}
+
+}  // namespace cgan::detail
+
+namespace cgan::detail {
+
+bool winograd_applicable_filter(const ConvGeom& g) {
+  const int64_t tiles = g.n * ((g.hy + kM - 1) / kM) * ((g.wy + kM - 1) / kM);
+  return winograd_applicable(g) && tiles >= kMinTilesFilter;
+}
+
+void cpu_conv_filter_winograd(float* dw, const float* x, const float* dy, const ConvGeom& g,
+                              int64_t band_floats) {
+  const int64_t th = (g.hy + kM - 1) / kM, tw = (g.wy + kM - 1) / kM;
+  const int64_t xhw = g.hx * g.wx, hw = g.hy * g.wy, rows_all = g.n * th;
+  const int64_t per_tile = kXi * (g.cx + g.cy);
+  const int64_t band_rows = std::clamp<int64_t>(band_floats / (per_tile * tw), 1, rows_all);
+  const int64_t nb_max = band_rows * tw, oc = g.cy * g.cx;
+  float* u = cpu_scratch(ScratchSlot::WinogradInput, kXi * g.cx * nb_max);
+  float* m = cpu_scratch(ScratchSlot::WinogradOutput, kXi * g.cy * nb_max);
+  float* dv = cpu_scratch(ScratchSlot::WinogradFilter, kXi * oc);  // [36][cy][cx]
+  const int64_t in_buf = input_buf_floats(std::min(band_rows, th), tw);
+  const int64_t adj_buf = (4 + kA) * 4 * tw + 4 * tw;
+  auto pieces = [&](int64_t R0, int64_t R1, auto&& f) {
+    for (int64_t R = R0; R < R1;) {
+      const int64_t n = R / th, r0 = R % th, r1 = std::min(th, r0 + (R1 - R));
+      f(n, r0, r1, (R - R0) * tw);
+      R += r1 - r0;
+    }
+  };
+  for (int64_t R0 = 0; R0 < rows_all; R0 += band_rows) {
+    const int64_t R1 = std::min(rows_all, R0 + band_rows), nb = (R1 - R0) * tw;
+    const int64_t s_in = g.cx * nb, s_out = g.cy * nb;
+    cpu::parallel_for(g.cx + g.cy, nb * 150, [&](int64_t c0, int64_t c1) {
+      float* buf = cpu_scratch(ScratchSlot::Lowering, std::max(in_buf, adj_buf));
+      for (int64_t c = c0; c < c1; ++c)
+        pieces(R0, R1, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+          if (c < g.cx)
+            input_transform_plane(u + c * nb + col, s_in, x + (n * g.cx + c) * xhw, g, r0, r1,
+                                  tw, buf);
+          else
+            adjoint_output_transform_plane(m + (c - g.cx) * nb + col, s_out,
+                                           dy + (n * g.cy + c - g.cx) * hw, g, r0, r1, tw, buf);
+        });
+    });
+    // dv[xi] [cy, cx] (+)= m[xi] [cy, nb] * u[xi]^T [nb, cx]
+    const float beta = R0 == 0 ? 0.f : 1.f;
+    cpu::parallel_for(kXi, 2 * oc * nb, [&](int64_t x0, int64_t x1) {
+      for (int64_t xi = x0; xi < x1; ++xi)
+        cpu_gemm(false, true, g.cy, g.cx, nb, m + xi * s_out, nb, u + xi * s_in, nb, beta,
+                 dv + xi * oc, g.cx);
+    });
+  }
+  // dw[o][c] += G^T dv[o][c] G, vectorized over c.
+  cpu::parallel_for(g.cy, g.cx * 200, [&](int64_t o0, int64_t o1) {
+    float* t = cpu_scratch(ScratchSlot::FlippedKernel, (3 * kA + 3) * g.cx);  // [3 i][6 b][cx]
+    float* outj = t + 3 * kA * g.cx;                                          // [3 j][cx]
+    for (int64_t o = o0; o < o1; ++o) {
+      for (int b = 0; b < kA; ++b) {  // G^T down a, column b
+        const float* d[kA];
+        for (int a = 0; a < kA; ++a) d[a] = dv + (a * kA + b) * oc + o * g.cx;
+        float* r[3] = {t + (0 * kA + b) * g.cx, t + (1 * kA + b) * g.cx, t + (2 * kA + b) * g.cx};
+        filter_gt(r, d, g.cx);
+      }
+      for (int i = 0; i < 3; ++i) {  // row i, times G
+        const float* d[kA];
+        for (int b = 0; b < kA; ++b) d[b] = t + (i * kA + b) * g.cx;
+        float* r[3] = {outj, outj + g.cx, outj + 2 * g.cx};
+        filter_gt(r, d, g.cx);
+        float* dwo = dw + o * g.cx * 9 + i * 3;
+        for (int64_t c = 0; c < g.cx; ++c)
+          for (int j = 0; j < 3; ++j) dwo[c * 9 + j] += outj[j * g.cx + c];
+      }
+    }
+  });
 }
 
 }  // namespace cgan::detail

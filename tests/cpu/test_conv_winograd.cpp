@@ -56,6 +56,27 @@ std::vector<double> direct64_dx(const std::vector<float>& dy, const std::vector<
   return dx;
 }
 
+// dw of the same convolution for input x and upstream gradient dy, in float64.
+std::vector<double> direct64_dw(const std::vector<float>& x, const std::vector<float>& dy,
+                                const ConvGeom& g) {
+  std::vector<double> dw(static_cast<size_t>(g.cy * g.cx * 9), 0.0);
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t o = 0; o < g.cy; ++o)
+      for (int64_t oy = 0; oy < g.hy; ++oy)
+        for (int64_t ox = 0; ox < g.wy; ++ox) {
+          const double d = dy[static_cast<size_t>(((n * g.cy + o) * g.hy + oy) * g.wy + ox)];
+          for (int64_t c = 0; c < g.cx; ++c)
+            for (int i = 0; i < 3; ++i)
+              for (int j = 0; j < 3; ++j) {
+                const int64_t iy = oy - g.pad + i, ix = ox - g.pad + j;
+                if (iy < 0 || iy >= g.hx || ix < 0 || ix >= g.wx) continue;
+                dw[static_cast<size_t>(((o * g.cx + c) * 3 + i) * 3 + j)] +=
+                    d * double(x[static_cast<size_t>(((n * g.cx + c) * g.hx + iy) * g.wx + ix)]);
+              }
+        }
+  return dw;
+}
+
 double rel_err(const std::vector<float>& got, const std::vector<double>& ref) {
   double num = 0, den = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -178,6 +199,52 @@ TEST_CASE("conv: fused AVX-512 Winograd (filter transform, products, output tran
              << ed);
     CHECK(e < 2.5e-5);
     CHECK(ed < 2.5e-5);
+    ++k;
+  }
+}
+
+TEST_CASE("conv: Winograd filter gradient (adjoint transforms, 36 GEMMs over the tiles) matches float64 and accumulates", "[conv][winograd]") {
+  struct Case {
+    int64_t n, cx, cy, h, w;
+    int pad;
+    int64_t band;  // 0: the default
+  };
+  const Case cases[] = {{1, 16, 16, 1, 1, 1, 0},   {2, 17, 19, 7, 9, 1, 0},
+                        {1, 32, 48, 13, 6, 0, 0},  {2, 256, 256, 16, 16, 1, 0},
+                        {2, 40, 24, 21, 14, 1, 1}, {3, 16, 33, 18, 11, 0, 36 * 49 * 3 * 4}};
+  int k = 0;
+  for (const Case& c : cases) {
+    ConvGeom g;
+    g.n = c.n;
+    g.cx = c.cx;
+    g.cy = c.cy;
+    g.hx = c.h;
+    g.wx = c.w;
+    g.kh = g.kw = 3;
+    g.stride = 1;
+    g.pad = c.pad;
+    g.hy = c.h + 2 * c.pad - 2;
+    g.wy = c.w + 2 * c.pad - 2;
+    if (g.hy <= 0 || g.wy <= 0) continue;
+    const std::vector<float> x = test::random_vector(size_t(g.n * g.cx * g.hx * g.wx), 80 + k);
+    const std::vector<float> dy = test::random_vector(size_t(g.n * g.cy * g.hy * g.wy), 90 + k);
+    const std::vector<double> ref = direct64_dw(x, dy, g);
+    // dw accumulates: start from a known random value and subtract it afterwards.
+    const std::vector<float> dw0 = test::random_vector(ref.size(), 100 + k);
+    std::vector<float> dw = dw0, dwi = dw0;
+    detail::cpu_conv_filter_winograd(dw.data(), x.data(), dy.data(), g,
+                                     c.band ? c.band : detail::kWinogradBandFloats);
+    detail::cpu_conv_filter_im2col(dwi.data(), x.data(), dy.data(), g);
+    std::vector<float> got(ref.size()), goti(ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      got[i] = float(double(dw[i]) - double(dw0[i]));
+      goti[i] = float(double(dwi[i]) - double(dw0[i]));
+    }
+    const double e = rel_err(got, ref), ei = rel_err(goti, ref);
+    INFO("[" << g.n << "," << g.cx << "->" << g.cy << "," << g.hx << "x" << g.wx << "] pad "
+             << g.pad << " band " << c.band << ": Winograd filter gradient rel. error " << e
+             << ", im2col " << ei);
+    CHECK(e < 2.5e-5);
     ++k;
   }
 }
