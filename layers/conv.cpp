@@ -54,8 +54,10 @@ Span tap_span(int64_t k, int64_t pad, int64_t stride, int64_t in_len, int64_t ou
 
 // col[(c*kh + i)*kw + j][(oy - oy0)*wy + ox] = x[c][iy][ix] (0 outside), for the output rows
 // oy in [oy0, oy1) of one image. Channels are split over the cores (disjoint outputs).
-void im2col(float* col, const float* x, const ConvGeom& g, int64_t oy0, int64_t oy1) {
-  const int64_t cols = (oy1 - oy0) * g.wy;
+// ld: the row stride of col (default: the band's width, (oy1 - oy0) * wy).
+void im2col(float* col, const float* x, const ConvGeom& g, int64_t oy0, int64_t oy1,
+            int64_t ld = 0) {
+  const int64_t cols = ld ? ld : (oy1 - oy0) * g.wy;
   cpu::parallel_for(g.cx, g.kh * g.kw * cols, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t i = 0; i < g.kh; ++i)
@@ -80,8 +82,9 @@ void im2col(float* col, const float* x, const ConvGeom& g, int64_t oy0, int64_t 
 }
 
 // The adjoint of im2col: x[c][iy][ix] += col[...] for the output rows in [oy0, oy1).
-void col2im(float* x, const float* col, const ConvGeom& g, int64_t oy0, int64_t oy1) {
-  const int64_t cols = (oy1 - oy0) * g.wy;
+void col2im(float* x, const float* col, const ConvGeom& g, int64_t oy0, int64_t oy1,
+            int64_t ld = 0) {
+  const int64_t cols = ld ? ld : (oy1 - oy0) * g.wy;
   cpu::parallel_for(g.cx, g.kh * g.kw * cols, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t i = 0; i < g.kh; ++i)
@@ -162,6 +165,13 @@ int64_t lower_y_band_rows(const ConvGeom& g) {
 
 float* scratch(int64_t floats) { return cpu_scratch(ScratchSlot::Lowering, floats); }
 
+// Small maps (8x8: 64 pixels) make one GEMM per image short and repack the weights per image:
+// lower all images of the batch into one column matrix [K, n * hw] instead, when it is small.
+bool batch_images(const ConvGeom& g) {
+  const int64_t K = g.cx * g.kh * g.kw, hw = g.hy * g.wy;
+  return g.n > 1 && hw < 256 && (K + g.cy) * g.n * hw <= kBandFloats;
+}
+
 // OpenBLAS runs single-threaded: our pool (kernels/cpu_parallel.hpp) owns the cores and splits
 // each GEMM over them, so OpenBLAS's own threads neither oversubscribe the cores nor spin
 // (system time) while our loops run. Looked up at run time: libblas.so.3 is whichever BLAS
@@ -214,6 +224,20 @@ void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g) {
 
 void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeom& g) {
   const int64_t T = g.kh * g.kw, K = g.cx * T, hw = g.hy * g.wy, xhw = g.hx * g.wx;
+  if (!is_pointwise(g) && !lower_y(g) && batch_images(g)) {
+    const int64_t cols = g.n * hw;
+    float* col = scratch((K + g.cy) * cols);  // col [K, n * hw], then yb [cy, n * hw]
+    float* yb = col + K * cols;
+    for (int64_t n = 0; n < g.n; ++n) im2col(col + n * hw, x + n * g.cx * xhw, g, 0, g.hy, cols);
+    cpu_gemm(false, false, g.cy, cols, K, w, K, col, cols, 0.f, yb, cols);
+    cpu::parallel_for(g.n * g.cy, hw, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {  // plane p = (n, o)
+        const int64_t n = p / g.cy, o = p % g.cy;
+        std::copy(yb + o * cols + n * hw, yb + o * cols + (n + 1) * hw, y + p * hw);
+      }
+    });
+    return;
+  }
   for (int64_t n = 0; n < g.n; ++n) {
     const float* xn = x + n * g.cx * xhw;
     float* yn = y + n * g.cy * hw;
@@ -255,6 +279,21 @@ void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g) {
 
 void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeom& g) {
   const int64_t T = g.kh * g.kw, K = g.cx * T, hw = g.hy * g.wy, xhw = g.hx * g.wx;
+  if (!is_pointwise(g) && !lower_y(g) && batch_images(g)) {
+    const int64_t cols = g.n * hw;
+    float* col = scratch((K + g.cy) * cols);  // col [K, n * hw], then yb [cy, n * hw]
+    float* yb = col + K * cols;
+    cpu::parallel_for(g.n * g.cy, hw, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {  // plane p = (n, o)
+        const int64_t n = p / g.cy, o = p % g.cy;
+        std::copy(y + p * hw, y + (p + 1) * hw, yb + o * cols + n * hw);
+      }
+    });
+    cpu_gemm(true, false, K, cols, g.cy, w, K, yb, cols, 0.f, col, cols);  // col = w^T * y
+    std::fill(x, x + g.n * g.cx * xhw, 0.f);
+    for (int64_t n = 0; n < g.n; ++n) col2im(x + n * g.cx * xhw, col + n * hw, g, 0, g.hy, cols);
+    return;
+  }
   for (int64_t n = 0; n < g.n; ++n) {
     float* xn = x + n * g.cx * xhw;
     const float* yn = y + n * g.cy * hw;
