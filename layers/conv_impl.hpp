@@ -55,6 +55,11 @@ void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvG
 bool winograd_applicable_filter(const ConvGeom& g);
 void cpu_conv_filter_winograd(float* dw, const float* x, const float* dy, const ConvGeom& g,
                               int64_t band_floats = kWinogradBandFloats);
+void cpu_conv_filter_winograd_unfused(float* dw, const float* x, const float* dy,
+                                      const ConvGeom& g,
+                                      int64_t band_floats = kWinogradBandFloats);
+// The fused AVX-512 filter gradient (all tiles in one band; else as unfused).
+void cpu_conv_filter_winograd_fused(float* dw, const float* x, const float* dy, const ConvGeom& g);
 void cpu_conv_filter_im2col(float* dw, const float* x, const float* dy, const ConvGeom& g);
 void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeom& g);
 // Per-thread scratch reused across calls (no fresh pages to fault in per convolution), one

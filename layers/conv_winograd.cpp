@@ -704,8 +704,111 @@ bool winograd_applicable_filter(const ConvGeom& g) {
   return winograd_applicable(g) && tiles >= kMinTilesFilter;
 }
 
+#if defined(CGAN_WINOGRAD_FUSED)
+namespace {
+// The filter gradient of a small map, fused like the forward: the 36 products per block of 8
+// output channels, dV[xi] [8, cx] = dM[xi] [8, tiles] x U[xi]^T [tiles, cx], by the same 8x32
+// kernel (rows: output channels of dM, columns: 32-channel panels of U packed [tile][32]),
+// and G^T dV G into dw while dV is in cache: the 36 x cy x cx products (9.4 MB for 256
+// channels) are never written out. All tiles in one band.
+bool use_fused_filter(const ConvGeom& g) {
+  if (!winograd_fused_available() || g.cx > 256) return false;
+  const int64_t tiles = g.n * ((g.hy + kM - 1) / kM) * ((g.wy + kM - 1) / kM);
+  const int64_t cxp = (g.cx + kPanel - 1) / kPanel * kPanel;
+  return kXi * (cxp + g.cy) * tiles <= 2 * kWinogradFusedBandFloats;
+}
+
+void winograd_filter_fused(float* dw, const float* x, const float* dy, const ConvGeom& g) {
+  const int64_t th = (g.hy + kM - 1) / kM, tw = (g.wy + kM - 1) / kM;
+  const int64_t xhw = g.hx * g.wx, hw = g.hy * g.wy, rows_all = g.n * th, T = rows_all * tw;
+  const int64_t cxp = (g.cx + kPanel - 1) / kPanel * kPanel, panels = cxp / kPanel;
+  const int64_t blocks = (g.cy + kRows - 1) / kRows;
+  // Strides off multiples of 4 KiB (see the forward).
+  const int64_t s_u = cxp * T + 16, s_m = g.cy * T + 16, dv_xi = kRows * cxp + 16;
+  float* u = cpu_scratch(ScratchSlot::WinogradInput, kXi * s_u);  // [36][panel][T][32]
+  // [36][cy][T], and 8 rows more: the last block's kernel rows past cy read zeros there.
+  float* m = cpu_scratch(ScratchSlot::WinogradOutput, kXi * s_m + kRows * T);
+  std::fill(m + kXi * s_m, m + kXi * s_m + kRows * T, 0.f);
+  const int64_t in_buf = input_buf_floats(th, tw), adj_buf = (4 + kA) * 4 * tw + 4 * tw;
+  auto pieces = [&](auto&& f) {
+    for (int64_t R = 0; R < rows_all; R += th) f(R / th, int64_t(0), th, R * tw);
+  };
+  cpu::parallel_for(cxp + g.cy, T * 200, [&](int64_t c0, int64_t c1) {
+    float* tmp = cpu_scratch(ScratchSlot::Lowering, kXi * T + std::max(in_buf, adj_buf));
+    float* buf = tmp + kXi * T;
+    for (int64_t c = c0; c < c1; ++c) {
+      if (c < cxp) {
+        float* dst = u + (c / kPanel) * T * kPanel + c % kPanel;
+        if (c >= g.cx) {  // padding channel: zeros, never stored
+          for (int xi = 0; xi < kXi; ++xi)
+            for (int64_t t = 0; t < T; ++t) dst[xi * s_u + t * kPanel] = 0.f;
+          continue;
+        }
+        pieces([&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+          input_transform_plane(tmp + col, T, x + (n * g.cx + c) * xhw, g, r0, r1, tw, buf);
+        });
+        for (int xi = 0; xi < kXi; ++xi)
+          for (int64_t t = 0; t < T; ++t) dst[xi * s_u + t * kPanel] = tmp[xi * T + t];
+      } else {
+        const int64_t o = c - cxp;
+        pieces([&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+          adjoint_output_transform_plane(m + o * T + col, s_m, dy + (n * g.cy + o) * hw, g, r0,
+                                         r1, tw, buf);
+        });
+      }
+    }
+  });
+  cpu::parallel_for(blocks, kXi * 2 * kRows * cxp * T, [&](int64_t b0, int64_t b1) {
+    float* dv = cpu_scratch(ScratchSlot::WinogradFilter, kXi * dv_xi + (3 * kA + 3) * cxp);
+    float* t3 = dv + kXi * dv_xi;     // [3 i][6 b][cxp]
+    float* outj = t3 + 3 * kA * cxp;  // [3 j][cxp]
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t o0 = blk * kRows, rows = std::min<int64_t>(kRows, g.cy - o0);
+      for (int xi = 0; xi < kXi; ++xi)
+        for (int64_t p = 0; p < panels; ++p)
+          fused_kernel_8x32(dv + xi * dv_xi + p * kPanel, cxp, m + xi * s_m + o0 * T, T,
+                            u + xi * s_u + p * T * kPanel, T);
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t o = o0 + r;
+        for (int b = 0; b < kA; ++b) {  // G^T down a, column b
+          const float* d[kA];
+          for (int a = 0; a < kA; ++a) d[a] = dv + (a * kA + b) * dv_xi + r * cxp;
+          float* q[3] = {t3 + b * cxp, t3 + (kA + b) * cxp, t3 + (2 * kA + b) * cxp};
+          filter_gt(q, d, g.cx);
+        }
+        for (int i = 0; i < 3; ++i) {  // row i, times G
+          const float* d[kA];
+          for (int b = 0; b < kA; ++b) d[b] = t3 + (i * kA + b) * cxp;
+          float* q[3] = {outj, outj + cxp, outj + 2 * cxp};
+          filter_gt(q, d, g.cx);
+          float* dwo = dw + o * g.cx * 9 + i * 3;
+          for (int64_t c = 0; c < g.cx; ++c)
+            for (int j = 0; j < 3; ++j) dwo[c * 9 + j] += outj[j * cxp + c];
+        }
+      }
+    }
+  });
+}
+}  // namespace
+#endif
+
+void cpu_conv_filter_winograd_fused(float* dw, const float* x, const float* dy, const ConvGeom& g) {
+#if defined(CGAN_WINOGRAD_FUSED)
+  if (fused_supported()) return winograd_filter_fused(dw, x, dy, g);
+#endif
+  cpu_conv_filter_winograd_unfused(dw, x, dy, g);
+}
+
 void cpu_conv_filter_winograd(float* dw, const float* x, const float* dy, const ConvGeom& g,
                               int64_t band_floats) {
+#if defined(CGAN_WINOGRAD_FUSED)
+  if (use_fused_filter(g)) return winograd_filter_fused(dw, x, dy, g);
+#endif
+  cpu_conv_filter_winograd_unfused(dw, x, dy, g, band_floats);
+}
+
+void cpu_conv_filter_winograd_unfused(float* dw, const float* x, const float* dy,
+                                      const ConvGeom& g, int64_t band_floats) {
   const int64_t th = (g.hy + kM - 1) / kM, tw = (g.wy + kM - 1) / kM;
   const int64_t xhw = g.hx * g.wx, hw = g.hy * g.wy, rows_all = g.n * th;
   const int64_t per_tile = kXi * (g.cx + g.cy);

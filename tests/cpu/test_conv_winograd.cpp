@@ -245,6 +245,19 @@ TEST_CASE("conv: Winograd filter gradient (adjoint transforms, 36 GEMMs over the
              << g.pad << " band " << c.band << ": Winograd filter gradient rel. error " << e
              << ", im2col " << ei);
     CHECK(e < 2.5e-5);
+    // The fused AVX-512 filter gradient (padding channels when cx is not a multiple of 32,
+    // kernel rows past cy when cy is not a multiple of 8).
+    if (detail::winograd_fused_available()) {
+      std::vector<float> dwf = dw0;
+      detail::cpu_conv_filter_winograd_fused(dwf.data(), x.data(), dy.data(), g);
+      std::vector<float> gotf(ref.size());
+      for (size_t i = 0; i < ref.size(); ++i) gotf[i] = float(double(dwf[i]) - double(dw0[i]));
+      const double ef = rel_err(gotf, ref);
+      INFO("fused filter gradient rel. error " << ef);
+      CHECK(ef < 2.5e-5);
+    } else if (k == 0) {
+      WARN("SKIPPED: no AVX-512F: the fused filter gradient was not run");
+    }
     ++k;
   }
 }
