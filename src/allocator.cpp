@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "cuda_check.hpp"
@@ -11,12 +12,12 @@ namespace cgan {
 namespace {
 constexpr size_t kMinBlock = 512;
 constexpr size_t kSmallLimit = size_t(1) << 20;
-// Host blocks from this size on are mapped for themselves and unmapped when freed, not cached:
-// activations of different shapes (two photos of different sizes, the layers of one network)
-// would otherwise each keep their own cached blocks, and the process's resident memory would
-// be the sum of those instead of what is in use. The price is fresh zeroed pages per block
-// (page faults: a few % of a training step); transparent huge pages, where the kernel grants
-// them (the 2 MiB-aligned inside of a mapping), cut the faults to one per 2 MiB.
+// Host blocks from this size on are mapped for themselves, and cached only within the peak in
+// use (evict_large_host_blocks): activations of different shapes (two photos of different
+// sizes, the layers of one network) would otherwise each keep their own cached blocks, and the
+// process's resident memory would be the sum of those instead of what is in use. Transparent
+// huge pages, where the kernel grants them (the 2 MiB-aligned inside of a mapping), cut the
+// page faults of a fresh block to one per 2 MiB.
 constexpr size_t kHostMapLimit = size_t(4) << 20;
 constexpr size_t kHugePage = size_t(2) << 20;
 
@@ -102,6 +103,7 @@ void* CachingAllocator::allocate(size_t bytes) {
     free_blocks_.erase(it);
     ++stats_.num_cache_hits;
   } else {
+    if (host_mapped(device_, size) && !cache_large_host_) evict_large_host_blocks(size);
     p = system_alloc(size);
   }
   live_blocks_.emplace(p, size);
@@ -119,12 +121,24 @@ void CachingAllocator::deallocate(void* p) {
   const size_t size = it->second;
   live_blocks_.erase(it);
   stats_.bytes_in_use -= size;
-  if (host_mapped(device_, size) && !cache_large_host_) {
-    system_free(p, size);
-    stats_.bytes_reserved -= size;
-    return;
-  }
   free_blocks_.emplace(size, p);
+}
+
+// Large host blocks stay cached only while what is reserved stays within the high-water mark
+// of what was in use: before mapping a new block, cached large blocks (the largest first) are
+// unmapped until it fits. So a network whose layers reuse the same sizes (residual blocks)
+// reuses their pages, without page faults and zeroing, while resident memory never exceeds
+// the peak in use plus the new block.
+void CachingAllocator::evict_large_host_blocks(size_t size) {
+  const size_t bound = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use + size);
+  auto it = free_blocks_.end();
+  while (stats_.bytes_reserved + size > bound && it != free_blocks_.begin()) {
+    --it;
+    if (!host_mapped(device_, it->first)) break;  // sorted by size: no large block left
+    system_free(it->second, it->first);
+    stats_.bytes_reserved -= it->first;
+    it = free_blocks_.erase(it);
+  }
 }
 
 AllocatorStats CachingAllocator::stats() const {

@@ -32,15 +32,15 @@ class Allocator {
   virtual void reset_peak() = 0;
   // Returns cached (unused) blocks to the system.
   virtual void release_cached() = 0;
-  // Whether freed host blocks of 4 MiB and more are kept for reuse (default: returned to the
-  // system). A training loop, which allocates the same shapes every step, turns it on: fresh
-  // pages cost a page fault and zeroing each (~6% of a CPU training step at 64x64).
+  // Whether freed host blocks of 4 MiB and more are all kept for reuse (default: only within
+  // the peak in use, returned to the system beyond it). A training loop, which allocates the
+  // same shapes every step, turns it on: fresh pages cost a page fault and zeroing each.
   virtual void set_cache_large_host_blocks(bool keep) { (void)keep; }
 };
 
-// A caching allocator. Host blocks of 4 MiB and more are not cached (mapped per block and
-// returned to the system when freed, unless set_cache_large_host_blocks(true)), so that
-// resident memory follows what is in use. For
+// A caching allocator. Host blocks of 4 MiB and more are mapped per block and cached only while
+// all reserved memory stays within the peak in use (unless set_cache_large_host_blocks(true):
+// then always), so that resident memory follows the peak of what is in use. For
 // CUDA it is stream-ordered: all work that uses its blocks is
 // issued on one stream, so a block freed on the host may be handed out again at once —
 // the stream serializes the old user's kernels before the new user's.
@@ -65,6 +65,7 @@ class CachingAllocator final : public Allocator {
 
  private:
   void* system_alloc(size_t bytes);
+  void evict_large_host_blocks(size_t size);
   void system_free(void* p, size_t size);
 
   Device device_;
