@@ -16,7 +16,10 @@ struct ConvGeom {
 
 enum class ConvPass { XtoY, YtoX, Filter };
 
-// CPU (im2col + sgemm). XtoY/YtoX overwrite their output; Filter accumulates into dw.
+// CPU. XtoY/YtoX overwrite their output; Filter accumulates into dw. Stride-1 3x3 convs with
+// enough tiles go by Winograd F(4x4,3x3) in all three passes (layers/conv_winograd.cpp: fused
+// AVX-512 kernels for small maps where the CPU has AVX-512F, else OpenBLAS GEMMs over the
+// transformed operands); the rest by im2col (or pointwise / y-side lowering) + sgemm.
 void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g);
 void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g);
 void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom& g);
