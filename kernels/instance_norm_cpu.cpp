@@ -15,11 +15,11 @@ float activate(float z, NormAct act, float slope) {
   if (act == NormAct::LeakyReLU) return z > 0.f ? z : slope * z;
   return z;
 }
-// Plane sums: 16 independent float partial sums over chunks of 256 elements (16 per lane),
-// each chunk then added into a double total. One running sum would be a dependency chain the
-// compiler may not reorder (4 cycles per element); float lanes vectorize, and the chunks keep
-// their rounding at float precision of 16 terms. Fixed order: the same result for any thread
-// count.
+// Plane sums of the backward: 16 independent float partial sums over chunks of 256 elements
+// (16 per lane), each chunk then added into a double total. One running sum would be a
+// dependency chain the compiler may not reorder (4 cycles per element); float lanes vectorize,
+// and the chunks keep their rounding at float precision of 16 terms. Fixed order: the same
+// result for any thread count.
 constexpr int kLanes = 16;
 constexpr int64_t kChunk = 256;
 template <class Term>
@@ -37,16 +37,33 @@ double plane_reduce(int64_t n, Term term) {
   for (; i < n; ++i) total += double(term(i));
   return total;
 }
-double plane_sum(const float* x, int64_t n) {
-  return plane_reduce(n, [x](int64_t i) { return x[i]; });
+// Mean and variance in double throughout (8 independent double partial sums): the forward's
+// statistics and plane_moments (the exact statistics of tiled inference) must agree with each
+// other and with the CUDA kernels to double precision, so that tiled and whole-image outputs
+// stay byte-identical.
+constexpr int kDoubleLanes = 8;
+double plane_sum_exact(const float* x, int64_t n) {
+  double acc[kDoubleLanes] = {};
+  int64_t i = 0;
+  for (; i + kDoubleLanes <= n; i += kDoubleLanes)
+    for (int j = 0; j < kDoubleLanes; ++j) acc[j] += double(x[i + j]);
+  for (; i < n; ++i) acc[0] += double(x[i]);
+  double s = 0;
+  for (int j = 0; j < kDoubleLanes; ++j) s += acc[j];
+  return s;
 }
-// sum of (x - mu)^2
-double plane_sq_dev(const float* x, int64_t n, double mu) {
-  const float m = static_cast<float>(mu);
-  return plane_reduce(n, [x, m](int64_t i) {
-    const float d = x[i] - m;
-    return d * d;
-  });
+double plane_sq_dev_exact(const float* x, int64_t n, double mu) {
+  double acc[kDoubleLanes] = {};
+  int64_t i = 0;
+  for (; i + kDoubleLanes <= n; i += kDoubleLanes)
+    for (int j = 0; j < kDoubleLanes; ++j) {
+      const double d = double(x[i + j]) - mu;
+      acc[j] += d * d;
+    }
+  for (; i < n; ++i) acc[0] += (double(x[i]) - mu) * (double(x[i]) - mu);
+  double s = 0;
+  for (int j = 0; j < kDoubleLanes; ++j) s += acc[j];
+  return s;
 }
 // sum of g and of g * (x - m) * r
 void plane_sums_g(double& sum_g, double& sum_gx, const float* g, const float* x, float m, float r,
@@ -67,8 +84,8 @@ void instance_norm_forward(float* out, float* mean, float* rstd, const float* in
       for (int64_t c = c0; c < c1; ++c) {
         const int64_t p = n * C + c;
         const float* x = in + p * HW;
-        const double mu = plane_sum(x, HW) / double(HW);
-        const double var = plane_sq_dev(x, HW, mu) / double(HW);
+        const double mu = plane_sum_exact(x, HW) / double(HW);
+        const double var = plane_sq_dev_exact(x, HW, mu) / double(HW);
         const float m = static_cast<float>(mu);
         const float r = static_cast<float>(1.0 / std::sqrt(var + double(eps)));
         mean[p] = m;
@@ -132,9 +149,9 @@ void plane_moments(double* mean, double* m2, const float* in, int64_t planes, in
   cpu::parallel_for(planes, HW * 4, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const float* x = in + p * HW;
-      const double mu = HW > 0 ? plane_sum(x, HW) / double(HW) : 0.0;
+      const double mu = HW > 0 ? plane_sum_exact(x, HW) / double(HW) : 0.0;
       mean[p] = mu;
-      m2[p] = plane_sq_dev(x, HW, mu);
+      m2[p] = plane_sq_dev_exact(x, HW, mu);
     }
   });
 }
