@@ -35,6 +35,37 @@ constexpr int kA = 6;       // input patch side (alpha)
 constexpr int kM = 4;       // outputs per tile side
 constexpr int kXi = kA * kA;  // transformed elements = GEMMs per layer
 
+// Tiles of 4x4 outputs over the batch.
+int64_t output_tiles(const ConvGeom& g) {
+  return g.n * ((g.hy + kM - 1) / kM) * ((g.wy + kM - 1) / kM);
+}
+
+// The conv whose output is g's input gradient: a stride-1 3x3 conv of dy with the kernel
+// flipped and transposed (w'[c][o][i][j] = w[o][c][2-i][2-j]) and padding 2 - pad.
+ConvGeom flipped_geometry(const ConvGeom& g) {
+  ConvGeom t = g;
+  t.cx = g.cy;
+  t.hx = g.hy;
+  t.wx = g.wy;
+  t.cy = g.cx;
+  t.hy = g.hx;
+  t.wy = g.wx;
+  t.pad = 2 - g.pad;
+  return t;
+}
+
+// Calls f(image, first tile row, end tile row, column of its first tile in the band) for the
+// pieces of the band [R0, R1) of global tile rows (th per image, tw tiles each), one per image
+// it touches.
+template <class F>
+void for_each_piece(int64_t R0, int64_t R1, int64_t th, int64_t tw, F&& f) {
+  for (int64_t R = R0; R < R1;) {
+    const int64_t n = R / th, r0 = R % th, r1 = std::min(th, r0 + (R1 - R));
+    f(n, r0, r1, (R - R0) * tw);
+    R += r1 - r0;
+  }
+}
+
 // r_a = (G (g0, g1, g2))_a, elementwise over n channels.
 inline void filter_g(float* const* __restrict r, const float* __restrict g0,
                      const float* __restrict g1, const float* __restrict g2, int64_t n) {
@@ -389,13 +420,6 @@ void winograd_fused(float* y, const float* x, const float* w, int64_t so, int64_
   // Strides padded off multiples of 4 KiB: 36 streams that far apart share L1 sets.
   const int64_t v_xi = kRows * g.cx + 16, v_block = kXi * v_xi;
   const int64_t u_xi_max = g.cx * max_panels * kPanel + 16;
-  auto pieces = [&](int64_t R0, int64_t R1, auto&& f) {
-    for (int64_t R = R0; R < R1;) {
-      const int64_t n = R / th, r0 = R % th, r1 = std::min(th, r0 + (R1 - R));
-      f(n, r0, r1, (R - R0) * tw);
-      R += r1 - r0;
-    }
-  };
   // One band: each block's filter transform is made by the block's task, where it is used.
   // Several: made once for all blocks up front (36 x cy x cx) so that no band repeats it, and
   // the bands run in parallel, each on one thread (the per-band work is too small to split).
@@ -418,7 +442,7 @@ void winograd_fused(float* y, const float* x, const float* w, int64_t so, int64_
       float* tmp = cpu_scratch(ScratchSlot::Lowering, kXi * nbp + in_buf);
       float* buf = tmp + kXi * nbp;
       for (int64_t c = c0; c < c1; ++c) {
-        pieces(R0, R1, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+        for_each_piece(R0, R1, th, tw, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
           input_transform_plane(tmp + col, nbp, x + (n * g.cx + c) * xhw, g, r0, r1, tw, buf);
         });
         for (int xi = 0; xi < kXi; ++xi) {
@@ -445,7 +469,7 @@ void winograd_fused(float* y, const float* x, const float* w, int64_t so, int64_
             fused_kernel_8x32(m + xi * m_xi + p * kPanel, nbp, v + xi * v_xi, g.cx,
                               u + xi * s_xi + p * g.cx * kPanel, g.cx);
         for (int64_t r = 0; r < rows; ++r)
-          pieces(R0, R1, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+          for_each_piece(R0, R1, th, tw, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
             output_transform_plane(y + (n * g.cy + o0 + r) * hw, m + r * nbp + col, m_xi, g, r0,
                                    r1, tw, obuf);
           });
@@ -496,6 +520,29 @@ inline void filter_gt(float* const* __restrict r, const float* const* __restrict
   }
 }
 
+// dw_o[c * 9 + 3i + j] += (G^T dV_c G)[i][j] for c < cx, where dV_c[xi] = dv[xi * xi_stride + c]:
+// one output channel's filter gradient from its 36 transformed products, vectorized over c.
+// t: (3 * kA + 3) * ld floats (ld >= cx).
+void accumulate_filter_gradient(float* dw_o, const float* dv, int64_t xi_stride, int64_t cx,
+                                int64_t ld, float* t) {
+  float* outj = t + 3 * kA * ld;  // t: [3 i][6 b][ld], outj: [3 j][ld]
+  for (int b = 0; b < kA; ++b) {  // G^T down a, column b
+    const float* d[kA];
+    for (int a = 0; a < kA; ++a) d[a] = dv + (a * kA + b) * xi_stride;
+    float* r[3] = {t + b * ld, t + (kA + b) * ld, t + (2 * kA + b) * ld};
+    filter_gt(r, d, cx);
+  }
+  for (int i = 0; i < 3; ++i) {  // row i, times G
+    const float* d[kA];
+    for (int b = 0; b < kA; ++b) d[b] = t + (i * kA + b) * ld;
+    float* r[3] = {outj, outj + ld, outj + 2 * ld};
+    filter_gt(r, d, cx);
+    float* dwo = dw_o + i * 3;
+    for (int64_t c = 0; c < cx; ++c)
+      for (int j = 0; j < 3; ++j) dwo[c * 9 + j] += outj[j * ld + c];
+  }
+}
+
 // The adjoint output transform of one band of tile rows [r0, r1) of one dy plane:
 // m[xi * mstride + (ty - r0) * tw + tx] = (A dY A^T)[xi] for the 4x4 block at (4ty, 4tx),
 // zeros outside hy x wy. buf: (4 + 6) * 4 * tw + 4 * tw floats.
@@ -539,9 +586,6 @@ void adjoint_output_transform_plane(float* m, int64_t mstride, const float* plan
 // core, 2 x 512 x 8x8 (8 tiles) takes 25 ms by Winograd and 13 ms by im2col, while
 // 2 x 256 x 16x16 (32 tiles) takes 8.5 ms and 12.3 ms.
 constexpr int64_t kMinTiles = 24;
-// The filter gradient's GEMMs have the tiles as their depth: below this, writing the 36
-// [cy, cx] products costs more than im2col saves (set from measurements, see bench results).
-constexpr int64_t kMinTilesFilter = 24;
 
 // Whether the fused path runs a Winograd conv of this (output-side) geometry: where its
 // packed input transform is at most 2 bands of the default size and cx <= 256. Measured on one
@@ -550,7 +594,7 @@ constexpr int64_t kMinTilesFilter = 24;
 // slower: 2x256x32x32 6.8 vs 6.4, 1x256x115x87 43 vs 28, 2x512x16x16 17.8 vs 13.6.
 bool use_fused(const ConvGeom& g) {
   if (!winograd_fused_available() || g.cx > 256) return false;
-  const int64_t tiles = g.n * ((g.hy + kM - 1) / kM) * ((g.wy + kM - 1) / kM);
+  const int64_t tiles = output_tiles(g);
   const int64_t padded = (tiles + 31) / 32 * 32;
   return kXi * g.cx * padded <= 2 * kWinogradFusedBandFloats;
 }
@@ -560,7 +604,7 @@ bool winograd_applicable(const ConvGeom& g) {
     const char* e = std::getenv("CGAN_CPU_CONV");
     return e && std::string(e) == "im2col";
   }();
-  const int64_t tiles = g.n * ((g.hy + kM - 1) / kM) * ((g.wy + kM - 1) / kM);
+  const int64_t tiles = output_tiles(g);
   return !disabled && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.cx >= 16 && g.cy >= 16 &&
          tiles >= kMinTiles;
 }
@@ -583,14 +627,7 @@ void cpu_conv_x2y_winograd_fused(float* y, const float* x, const float* w, const
 
 void cpu_conv_y2x_winograd_fused(float* x, const float* y, const float* w, const ConvGeom& g,
                                  int64_t band_floats) {
-  ConvGeom t = g;
-  t.cx = g.cy;
-  t.hx = g.hy;
-  t.wx = g.wy;
-  t.cy = g.cx;
-  t.hy = g.hx;
-  t.wy = g.wx;
-  t.pad = 2 - g.pad;
+  const ConvGeom t = flipped_geometry(g);
 #if defined(CGAN_WINOGRAD_FUSED)
   if (fused_supported()) return winograd_fused(x, y, w, 9, g.cx * 9, true, t, band_floats);
 #endif
@@ -621,22 +658,13 @@ void cpu_conv_x2y_winograd_unfused(float* y, const float* x, const float* w, con
   // Per-task row buffers: input (input_buf_floats), output [4][6][tw] + [4][tw].
   const int64_t in_buf = input_buf_floats(std::min(band_rows, th), tw);
   const int64_t out_buf = (4 * kA + 4) * tw;
-  // Calls f(image, first tile row, end tile row, column of its first tile in the band) for
-  // the pieces of the band [R0, R1) of global tile rows, one per image it touches.
-  auto pieces = [&](int64_t R0, int64_t R1, auto&& f) {
-    for (int64_t R = R0; R < R1;) {
-      const int64_t n = R / th, r0 = R % th, r1 = std::min(th, r0 + (R1 - R));
-      f(n, r0, r1, (R - R0) * tw);
-      R += r1 - r0;
-    }
-  };
   for (int64_t R0 = 0; R0 < rows_all; R0 += band_rows) {
     const int64_t R1 = std::min(rows_all, R0 + band_rows), nb = (R1 - R0) * tw;
     const int64_t s_in = g.cx * nb, s_out = g.cy * nb;  // strides between the 36 matrices
     cpu::parallel_for(g.cx, nb * 150, [&](int64_t c0, int64_t c1) {
       std::vector<float> buf(static_cast<size_t>(in_buf));
       for (int64_t c = c0; c < c1; ++c)
-        pieces(R0, R1, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+        for_each_piece(R0, R1, th, tw, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
           input_transform_plane(u + c * nb + col, s_in, x + (n * g.cx + c) * xhw, g, r0, r1,
                                 tw, buf.data());
         });
@@ -650,7 +678,7 @@ void cpu_conv_x2y_winograd_unfused(float* y, const float* x, const float* w, con
     cpu::parallel_for(g.cy, nb * 100, [&](int64_t o0, int64_t o1) {
       std::vector<float> buf(static_cast<size_t>(out_buf));
       for (int64_t o = o0; o < o1; ++o)
-        pieces(R0, R1, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+        for_each_piece(R0, R1, th, tw, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
           output_transform_plane(y + (n * g.cy + o) * hw, m + o * nb + col, s_out, g, r0, r1,
                                  tw, buf.data());
         });
@@ -659,22 +687,13 @@ void cpu_conv_x2y_winograd_unfused(float* y, const float* x, const float* w, con
 }
 
 bool winograd_applicable_y2x(const ConvGeom& g) {
-  ConvGeom t = g;  // the flipped conv's output is x
-  t.hy = g.hx;
-  t.wy = g.wx;
-  return winograd_applicable(g) && winograd_applicable(t) && g.pad <= 2;
+  return winograd_applicable(g) && winograd_applicable(flipped_geometry(g)) && g.pad <= 2;
 }
 
-// The input gradient of a stride-1 3x3 conv is a stride-1 3x3 conv of dy with the kernel
-// flipped and transposed (w'[c][o][i][j] = w[o][c][2-i][2-j]) and padding 2 - pad.
+// The input gradient of a stride-1 3x3 conv is a Winograd conv of dy (flipped_geometry).
 void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvGeom& g,
                            int64_t band_floats) {
-  ConvGeom t = g;  // the flipped conv
-  t.cx = g.cy;
-  t.cy = g.cx;
-  t.hy = g.hx;
-  t.wy = g.wx;
-  if (use_fused(t)) return cpu_conv_y2x_winograd_fused(x, y, w, g);
+  if (use_fused(flipped_geometry(g))) return cpu_conv_y2x_winograd_fused(x, y, w, g);
   cpu_conv_y2x_winograd_unfused(x, y, w, g, band_floats);
 }
 
@@ -684,25 +703,14 @@ void cpu_conv_y2x_winograd_unfused(float* x, const float* y, const float* w, con
   for (int64_t o = 0; o < g.cy; ++o)
     for (int64_t c = 0; c < g.cx; ++c)
       for (int k = 0; k < 9; ++k) flipped[(c * g.cy + o) * 9 + (8 - k)] = w[(o * g.cx + c) * 9 + k];
-  ConvGeom t = g;
-  t.cx = g.cy;
-  t.hx = g.hy;
-  t.wx = g.wy;
-  t.cy = g.cx;
-  t.hy = g.hx;
-  t.wy = g.wx;
-  t.pad = 2 - g.pad;
-  cpu_conv_x2y_winograd_unfused(x, y, flipped, t, band_floats);
+  cpu_conv_x2y_winograd_unfused(x, y, flipped, flipped_geometry(g), band_floats);
 }
 
 }  // namespace cgan::detail
 
 namespace cgan::detail {
 
-bool winograd_applicable_filter(const ConvGeom& g) {
-  const int64_t tiles = g.n * ((g.hy + kM - 1) / kM) * ((g.wy + kM - 1) / kM);
-  return winograd_applicable(g) && tiles >= kMinTilesFilter;
-}
+bool winograd_applicable_filter(const ConvGeom& g) { return winograd_applicable(g); }
 
 #if defined(CGAN_WINOGRAD_FUSED)
 namespace {
@@ -713,7 +721,7 @@ namespace {
 // channels) are never written out. All tiles in one band.
 bool use_fused_filter(const ConvGeom& g) {
   if (!winograd_fused_available() || g.cx > 256) return false;
-  const int64_t tiles = g.n * ((g.hy + kM - 1) / kM) * ((g.wy + kM - 1) / kM);
+  const int64_t tiles = output_tiles(g);
   const int64_t cxp = (g.cx + kPanel - 1) / kPanel * kPanel;
   return kXi * (cxp + g.cy) * tiles <= 2 * kWinogradFusedBandFloats;
 }
@@ -730,9 +738,6 @@ void winograd_filter_fused(float* dw, const float* x, const float* dy, const Con
   float* m = cpu_scratch(ScratchSlot::WinogradOutput, kXi * s_m + kRows * T);
   std::fill(m + kXi * s_m, m + kXi * s_m + kRows * T, 0.f);
   const int64_t in_buf = input_buf_floats(th, tw), adj_buf = (4 + kA) * 4 * tw + 4 * tw;
-  auto pieces = [&](auto&& f) {
-    for (int64_t R = 0; R < rows_all; R += th) f(R / th, int64_t(0), th, R * tw);
-  };
   cpu::parallel_for(cxp + g.cy, T * 200, [&](int64_t c0, int64_t c1) {
     float* tmp = cpu_scratch(ScratchSlot::Lowering, kXi * T + std::max(in_buf, adj_buf));
     float* buf = tmp + kXi * T;
@@ -744,14 +749,14 @@ void winograd_filter_fused(float* dw, const float* x, const float* dy, const Con
             for (int64_t t = 0; t < T; ++t) dst[xi * s_u + t * kPanel] = 0.f;
           continue;
         }
-        pieces([&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+        for_each_piece(0, rows_all, th, tw, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
           input_transform_plane(tmp + col, T, x + (n * g.cx + c) * xhw, g, r0, r1, tw, buf);
         });
         for (int xi = 0; xi < kXi; ++xi)
           for (int64_t t = 0; t < T; ++t) dst[xi * s_u + t * kPanel] = tmp[xi * T + t];
       } else {
         const int64_t o = c - cxp;
-        pieces([&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+        for_each_piece(0, rows_all, th, tw, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
           adjoint_output_transform_plane(m + o * T + col, s_m, dy + (n * g.cy + o) * hw, g, r0,
                                          r1, tw, buf);
         });
@@ -760,32 +765,15 @@ void winograd_filter_fused(float* dw, const float* x, const float* dy, const Con
   });
   cpu::parallel_for(blocks, kXi * 2 * kRows * cxp * T, [&](int64_t b0, int64_t b1) {
     float* dv = cpu_scratch(ScratchSlot::WinogradFilter, kXi * dv_xi + (3 * kA + 3) * cxp);
-    float* t3 = dv + kXi * dv_xi;     // [3 i][6 b][cxp]
-    float* outj = t3 + 3 * kA * cxp;  // [3 j][cxp]
+    float* t3 = dv + kXi * dv_xi;
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t o0 = blk * kRows, rows = std::min<int64_t>(kRows, g.cy - o0);
       for (int xi = 0; xi < kXi; ++xi)
         for (int64_t p = 0; p < panels; ++p)
           fused_kernel_8x32(dv + xi * dv_xi + p * kPanel, cxp, m + xi * s_m + o0 * T, T,
                             u + xi * s_u + p * T * kPanel, T);
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t o = o0 + r;
-        for (int b = 0; b < kA; ++b) {  // G^T down a, column b
-          const float* d[kA];
-          for (int a = 0; a < kA; ++a) d[a] = dv + (a * kA + b) * dv_xi + r * cxp;
-          float* q[3] = {t3 + b * cxp, t3 + (kA + b) * cxp, t3 + (2 * kA + b) * cxp};
-          filter_gt(q, d, g.cx);
-        }
-        for (int i = 0; i < 3; ++i) {  // row i, times G
-          const float* d[kA];
-          for (int b = 0; b < kA; ++b) d[b] = t3 + (i * kA + b) * cxp;
-          float* q[3] = {outj, outj + cxp, outj + 2 * cxp};
-          filter_gt(q, d, g.cx);
-          float* dwo = dw + o * g.cx * 9 + i * 3;
-          for (int64_t c = 0; c < g.cx; ++c)
-            for (int j = 0; j < 3; ++j) dwo[c * 9 + j] += outj[j * cxp + c];
-        }
-      }
+      for (int64_t r = 0; r < rows; ++r)
+        accumulate_filter_gradient(dw + (o0 + r) * g.cx * 9, dv + r * cxp, dv_xi, g.cx, cxp, t3);
     }
   });
 }
@@ -819,20 +807,13 @@ void cpu_conv_filter_winograd_unfused(float* dw, const float* x, const float* dy
   float* dv = cpu_scratch(ScratchSlot::WinogradFilter, kXi * oc);  // [36][cy][cx]
   const int64_t in_buf = input_buf_floats(std::min(band_rows, th), tw);
   const int64_t adj_buf = (4 + kA) * 4 * tw + 4 * tw;
-  auto pieces = [&](int64_t R0, int64_t R1, auto&& f) {
-    for (int64_t R = R0; R < R1;) {
-      const int64_t n = R / th, r0 = R % th, r1 = std::min(th, r0 + (R1 - R));
-      f(n, r0, r1, (R - R0) * tw);
-      R += r1 - r0;
-    }
-  };
   for (int64_t R0 = 0; R0 < rows_all; R0 += band_rows) {
     const int64_t R1 = std::min(rows_all, R0 + band_rows), nb = (R1 - R0) * tw;
     const int64_t s_in = g.cx * nb, s_out = g.cy * nb;
     cpu::parallel_for(g.cx + g.cy, nb * 150, [&](int64_t c0, int64_t c1) {
       float* buf = cpu_scratch(ScratchSlot::Lowering, std::max(in_buf, adj_buf));
       for (int64_t c = c0; c < c1; ++c)
-        pieces(R0, R1, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
+        for_each_piece(R0, R1, th, tw, [&](int64_t n, int64_t r0, int64_t r1, int64_t col) {
           if (c < g.cx)
             input_transform_plane(u + c * nb + col, s_in, x + (n * g.cx + c) * xhw, g, r0, r1,
                                   tw, buf);
@@ -851,25 +832,9 @@ void cpu_conv_filter_winograd_unfused(float* dw, const float* x, const float* dy
   }
   // dw[o][c] += G^T dv[o][c] G, vectorized over c.
   cpu::parallel_for(g.cy, g.cx * 200, [&](int64_t o0, int64_t o1) {
-    float* t = cpu_scratch(ScratchSlot::FlippedKernel, (3 * kA + 3) * g.cx);  // [3 i][6 b][cx]
-    float* outj = t + 3 * kA * g.cx;                                          // [3 j][cx]
-    for (int64_t o = o0; o < o1; ++o) {
-      for (int b = 0; b < kA; ++b) {  // G^T down a, column b
-        const float* d[kA];
-        for (int a = 0; a < kA; ++a) d[a] = dv + (a * kA + b) * oc + o * g.cx;
-        float* r[3] = {t + (0 * kA + b) * g.cx, t + (1 * kA + b) * g.cx, t + (2 * kA + b) * g.cx};
-        filter_gt(r, d, g.cx);
-      }
-      for (int i = 0; i < 3; ++i) {  // row i, times G
-        const float* d[kA];
-        for (int b = 0; b < kA; ++b) d[b] = t + (i * kA + b) * g.cx;
-        float* r[3] = {outj, outj + g.cx, outj + 2 * g.cx};
-        filter_gt(r, d, g.cx);
-        float* dwo = dw + o * g.cx * 9 + i * 3;
-        for (int64_t c = 0; c < g.cx; ++c)
-          for (int j = 0; j < 3; ++j) dwo[c * 9 + j] += outj[j * g.cx + c];
-      }
-    }
+    float* t = cpu_scratch(ScratchSlot::FlippedKernel, (3 * kA + 3) * g.cx);
+    for (int64_t o = o0; o < o1; ++o)
+      accumulate_filter_gradient(dw + o * g.cx * 9, dv + o * g.cx, oc, g.cx, g.cx, t);
   });
 }
 

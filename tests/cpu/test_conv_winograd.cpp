@@ -77,6 +77,22 @@ std::vector<double> direct64_dw(const std::vector<float>& x, const std::vector<f
   return dw;
 }
 
+// A stride-1 3x3 conv [n, cx, h, w] -> [n, cy, h + 2 pad - 2, w + 2 pad - 2].
+ConvGeom conv3x3(int64_t n, int64_t cx, int64_t cy, int64_t h, int64_t w, int pad) {
+  ConvGeom g;
+  g.n = n;
+  g.cx = cx;
+  g.cy = cy;
+  g.hx = h;
+  g.wx = w;
+  g.kh = g.kw = 3;
+  g.stride = 1;
+  g.pad = pad;
+  g.hy = h + 2 * pad - 2;
+  g.wy = w + 2 * pad - 2;
+  return g;
+}
+
 double rel_err(const std::vector<float>& got, const std::vector<double>& ref) {
   double num = 0, den = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -99,17 +115,7 @@ TEST_CASE("conv: Winograd F(4x4,3x3) forward and input gradient match a float64 
                         {1, 128, 128, 45, 57, 1}};
   int k = 0;
   for (const Case& c : cases) {
-    ConvGeom g;
-    g.n = c.n;
-    g.cx = c.cx;
-    g.cy = c.cy;
-    g.hx = c.h;
-    g.wx = c.w;
-    g.kh = g.kw = 3;
-    g.stride = 1;
-    g.pad = c.pad;
-    g.hy = c.h + 2 * c.pad - 2;
-    g.wy = c.w + 2 * c.pad - 2;
+    const ConvGeom g = conv3x3(c.n, c.cx, c.cy, c.h, c.w, c.pad);
     if (g.hy <= 0 || g.wy <= 0) continue;
     const std::vector<float> x = test::random_vector(size_t(g.n * g.cx * g.hx * g.wx), 10 + k);
     const std::vector<float> w =
@@ -153,8 +159,8 @@ TEST_CASE("conv: Winograd F(4x4,3x3) forward and input gradient match a float64 
 
 TEST_CASE("conv: fused AVX-512 Winograd (filter transform, products, output transform per block of 8 output channels) matches float64", "[conv][winograd]") {
   if (!detail::winograd_fused_available()) {
-    WARN("SKIPPED: this CPU has no AVX-512F (or CGAN_CPU_CONV=winograd-unfused): the fused "
-         "Winograd path was not run");
+    test::skip("this CPU has no AVX-512F (or CGAN_CPU_CONV=winograd-unfused): the fused "
+               "Winograd path was not run");
     return;
   }
   struct Case {
@@ -170,17 +176,7 @@ TEST_CASE("conv: fused AVX-512 Winograd (filter transform, products, output tran
                         {1, 64, 72, 37, 29, 1, 36 * 64 * 40}, {3, 16, 24, 9, 17, 0, 1}};
   int k = 0;
   for (const Case& c : cases) {
-    ConvGeom g;
-    g.n = c.n;
-    g.cx = c.cx;
-    g.cy = c.cy;
-    g.hx = c.h;
-    g.wx = c.w;
-    g.kh = g.kw = 3;
-    g.stride = 1;
-    g.pad = c.pad;
-    g.hy = c.h + 2 * c.pad - 2;
-    g.wy = c.w + 2 * c.pad - 2;
+    const ConvGeom g = conv3x3(c.n, c.cx, c.cy, c.h, c.w, c.pad);
     if (g.hy <= 0 || g.wy <= 0) continue;
     const int64_t band = c.band ? c.band : detail::kWinogradFusedBandFloats;
     const std::vector<float> x = test::random_vector(size_t(g.n * g.cx * g.hx * g.wx), 50 + k);
@@ -214,17 +210,7 @@ TEST_CASE("conv: Winograd filter gradient (adjoint transforms, 36 GEMMs over the
                         {2, 40, 24, 21, 14, 1, 1}, {3, 16, 33, 18, 11, 0, 36 * 49 * 3 * 4}};
   int k = 0;
   for (const Case& c : cases) {
-    ConvGeom g;
-    g.n = c.n;
-    g.cx = c.cx;
-    g.cy = c.cy;
-    g.hx = c.h;
-    g.wx = c.w;
-    g.kh = g.kw = 3;
-    g.stride = 1;
-    g.pad = c.pad;
-    g.hy = c.h + 2 * c.pad - 2;
-    g.wy = c.w + 2 * c.pad - 2;
+    const ConvGeom g = conv3x3(c.n, c.cx, c.cy, c.h, c.w, c.pad);
     if (g.hy <= 0 || g.wy <= 0) continue;
     const std::vector<float> x = test::random_vector(size_t(g.n * g.cx * g.hx * g.wx), 80 + k);
     const std::vector<float> dy = test::random_vector(size_t(g.n * g.cy * g.hy * g.wy), 90 + k);
