@@ -37,6 +37,31 @@ inline int64_t cpu_threads() {
   return n;
 }
 
+// The pool's protocol. A job is (task function, task count, generation); the caller publishes it
+// under mu_ and runs tasks itself too. Every claim of a task index goes through one atomic word,
+// ticket_ = (generation & 0xffffffff) << 32 | next unclaimed index, and is a compare-exchange of
+// that word from a value whose generation is the claimant's and whose index is below its task
+// count, to the same value plus one. Why that suffices:
+//  * exactly once: an index is claimed by the one compare-exchange that moves the word past it,
+//    and the word only moves forward within a job; the next job starts it again at index 0
+//    with another generation;
+//  * never stale: a thread holds (function, count, generation) read together under mu_. A claim
+//    succeeds only while the word still carries that generation and an unclaimed index, i.e.
+//    while the job is live (a job ends only after all its indices were claimed and their tasks
+//    counted done), so the function it then calls is still the caller's. A thread that read a
+//    job and was descheduled until after that job ended sees another generation in the word
+//    and claims nothing: it can neither take nor consume an index of the next job. (The pool
+//    at 89a0767 claimed by fetch_add and checked the generation afterwards: a late worker's
+//    increment consumed index 0 of the next job without running it, and that job never ended.)
+//  * every claimed task is counted: done_ is added to under mu_ by the thread that ran the tasks,
+//    before the job can end (it cannot end without them), and the caller waits for
+//    done_ == tasks_ under the same mutex, so no count is lost or attributed to another job;
+//  * no lost wake-up: workers sleep on wake_ with the predicate generation_ != seen and the
+//    caller on finished_ with done_ == tasks_, both read under mu_ and changed under mu_.
+// Generations repeat their low 32 bits only after 2^32 jobs: a thread would have to stay
+// descheduled between reading a job and its first claim for four billion jobs.
+// The spinning (workers for the next job, the caller for the last tasks) only shortens waits:
+// every decision is taken on the state under mu_ or by the compare-exchange.
 class ThreadPool {
  public:
   static ThreadPool& instance() {
@@ -44,9 +69,10 @@ class ThreadPool {
     return pool;
   }
   // Runs task(0..tasks-1) on the workers and the calling thread; false (nothing run) when the
-  // pool is busy with another caller or this is a nested call: the caller then runs serially.
+  // pool is busy with another caller, this is a nested call, or tasks is outside
+  // [1, 2^32): the caller then runs serially.
   bool run(int64_t tasks, const std::function<void(int64_t)>& task) {
-    if (in_task() || workers_.empty()) return false;
+    if (in_task() || workers_.empty() || tasks < 1 || tasks > kMaxTasks) return false;
     std::unique_lock<std::mutex> owner(owner_, std::try_to_lock);
     if (!owner.owns_lock()) return false;
     {
@@ -55,7 +81,7 @@ class ThreadPool {
       tasks_ = tasks;
       done_ = 0;
       ++generation_;
-      ticket_.store((generation_ & 0xffffffffu) << 32);
+      ticket_.store((generation_ & 0xffffffffu) << 32, std::memory_order_relaxed);
       done_atomic_.store(0, std::memory_order_relaxed);
       published_.store(generation_, std::memory_order_release);
     }
@@ -107,33 +133,37 @@ class ThreadPool {
     thread_local bool flag = false;
     return flag;
   }
-  // Takes tasks until none is left.
+  // Claims and runs tasks of the current job until none is left (see the protocol above).
   void work() {
     const bool was = in_task();
     in_task() = true;
     int64_t ran = 0;
     const std::function<void(int64_t)>* task;
-    int64_t tasks;
-    uint64_t gen;
+    uint64_t tasks, tag;
     {
       std::lock_guard<std::mutex> lock(mu_);
       task = task_;
-      tasks = tasks_;
-      gen = generation_;
+      tasks = static_cast<uint64_t>(tasks_);
+      tag = (generation_ & 0xffffffffu) << 32;
     }
-    // A ticket carries its job's generation, so a worker that read a job late can never take
-    // a task index of the next job (whose function it does not hold).
-    while (task) {
-      const uint64_t v = ticket_.fetch_add(1);
-      const int64_t t = static_cast<int64_t>(v & 0xffffffffu);
-      if ((v >> 32) != (gen & 0xffffffffu) || t >= tasks) break;
-      (*task)(t);
-      ++ran;
+    if (task) {
+      uint64_t v = ticket_.load(std::memory_order_relaxed);
+      for (;;) {
+        if ((v & ~uint64_t(0xffffffffu)) != tag || (v & 0xffffffffu) >= tasks) break;
+        // Acquire pairs with the caller's release of mu_ after publishing: the claimant sees
+        // the job's inputs as the caller left them. On failure v is reloaded and re-checked.
+        if (ticket_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+          (*task)(static_cast<int64_t>(v & 0xffffffffu));
+          ++ran;
+          v = ticket_.load(std::memory_order_relaxed);
+        }
+      }
     }
     in_task() = was;
     if (ran == 0) return;
     std::lock_guard<std::mutex> lock(mu_);
-    done_ += ran;  // gen is still the current job: it cannot finish without these tasks
+    done_ += ran;  // still this thread's job: it cannot end before these tasks are counted
     done_atomic_.store(done_, std::memory_order_release);
     if (done_ == tasks_) finished_.notify_all();
   }
@@ -143,6 +173,7 @@ class ThreadPool {
 #endif
   }
   static constexpr int kSpin = 10000;  // ~0.5 ms of pause instructions
+  static constexpr int64_t kMaxTasks = 0xffffffffLL;  // the ticket's index field
 
   std::mutex owner_;  // one caller at a time
   std::mutex mu_;
@@ -150,7 +181,7 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   const std::function<void(int64_t)>* task_ = nullptr;
   int64_t tasks_ = 0, done_ = 0;
-  std::atomic<uint64_t> ticket_{0};  // generation << 32 | next task
+  std::atomic<uint64_t> ticket_{0};  // generation << 32 | next unclaimed task
   uint64_t generation_ = 0;
   bool stop_ = false;
   // Lock-free mirrors of generation_ / done_ / stop_ for the spinning waits.
