@@ -72,7 +72,7 @@ echo "tree (tracked + untracked, not ignored): $(mib "$tree_bytes") MiB; .gpu: $
 echo "payload: $(mib "$total") MiB (limit 64 MiB; this script fails above $LIMIT_MIB MiB)"
 echo "Hayao weights and conformance images: $( ((WITH_HAYAO)) && echo included || echo "NOT included")"
 echo 'carry: [".gpu"]'
-echo "run there (device tool): command 'bash scripts/gpu_check.sh', carry [\".gpu\"], timeout_s 540"
+echo "run there (device tool): command 'bash scripts/gpu_check.sh', carry [\".gpu\"], timeout_s 420"
 if ((total > LIMIT_MIB * 1048576)); then
   echo "error: payload $(mib "$total") MiB is above $LIMIT_MIB MiB: the device tool would refuse it" >&2
   exit 1
