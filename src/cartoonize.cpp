@@ -19,13 +19,17 @@ GeneratorArch resolve_arch(const SafeTensors& st, const std::string& path,
     const GeneratorArch said = parse_generator_arch(meta->second);
     CGAN_CHECK(!asked || *asked == said,
                path << ": its __metadata__ says arch '" << meta->second << "', but arch '"
-                    << generator_arch_name(*asked) << "' was asked for");
+                    << generator_arch_name(*asked) << "' was asked for: use arch '"
+                    << meta->second << "' (--arch " << meta->second
+                    << "), or leave it out and the file decides");
     return said;
   }
   if (asked) return *asked;
   if (const auto seen = recognize_generator_arch(st)) return *seen;
   CGAN_FAIL(path << ": not a CartoonGAN generator: no __metadata__ arch, and neither "
-                    "'conv01_1.weight' (official) nor 'initial.0.weight' (seed) is in it");
+                    "'conv01_1.weight' (official) nor 'initial.0.weight' (seed) is in it "
+                    "(give a generator file: cgan_train's generator.safetensors, or an official "
+                    "one from scripts/download_models.sh)");
 }
 
 ChannelOrder resolve_order(const SafeTensors& st, const std::string& path,

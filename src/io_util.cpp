@@ -14,33 +14,64 @@
 
 namespace cgan {
 
+namespace {
+// "cannot write 'PATH': <errno text> (<what to do>)".
+Error write_error(const std::string& path, int err) {
+  std::string m = "cannot write '" + path + "': " + std::strerror(err);
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR: {
+      std::error_code ec;
+      const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+      if (!std::filesystem::is_directory(dir.empty() ? "." : dir, ec))
+        m += " (its folder does not exist: create it, or choose another path)";
+      break;
+    }
+    case EACCES:
+    case EPERM:
+    case EROFS: m += " (no permission to write there: choose another path)"; break;
+    case ENOSPC:
+    case EDQUOT: m += " (the disk is full: free some space, or choose another path)"; break;
+    case EISDIR: m += " (a folder has that name: choose another path)"; break;
+    default: break;
+  }
+  return Error(m);
+}
+}  // namespace
+
 void write_file_atomic(const std::string& path, const void* bytes, size_t size) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error("cannot write '" + path + "': " + std::strerror(errno));
+  if (fd < 0) throw write_error(path, errno);
   const char* p = static_cast<const char*>(bytes);
   size_t left = size;
   while (left > 0) {
     const ssize_t w = ::write(fd, p, left);
     if (w < 0) {
       if (errno == EINTR) continue;
-      const std::string why = std::strerror(errno);
+      const int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw Error("cannot write '" + path + "': " + why);
+      throw write_error(path, err);
     }
     p += w;
     left -= static_cast<size_t>(w);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string why = std::strerror(errno);
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
     ::unlink(tmp.c_str());
-    throw Error("cannot write '" + path + "': " + why);
+    throw write_error(path, err);
+  }
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw write_error(path, err);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
+    const int err = errno;
     ::unlink(tmp.c_str());
-    throw Error("cannot write '" + path + "': " + why);
+    throw write_error(path, err);
   }
 }
 

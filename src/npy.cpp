@@ -134,7 +134,7 @@ Tensor read_npy(const std::string& path) { return parse_npy(read_file(path), pat
 Tensor parse_npy(const std::vector<unsigned char>& bytes, const std::string& path) {
   static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   CGAN_CHECK(bytes.size() >= 10 && std::memcmp(bytes.data(), magic, 6) == 0,
-             path << ": not a .npy file (bad magic)");
+             path << ": not a NumPy .npy file (bad magic: it does not start with \\x93NUMPY)");
   const int major = bytes[6];
   CGAN_CHECK(major >= 1 && major <= 3, path << ": unsupported .npy version " << major);
   size_t header_len, start;

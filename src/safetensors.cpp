@@ -51,6 +51,11 @@ SafeTensors parse_safetensors(const std::vector<unsigned char>& buf, const std::
   if (buf.size() < 8) throw fail("truncated (" + std::to_string(buf.size()) + " bytes)");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | buf[static_cast<size_t>(i)];
+  // The JSON header follows the 8-byte length: anything else is another kind of file.
+  if (header_len > buf.size() - 8 && buf.size() > 8 && buf[8] != '{')
+    throw fail("it does not start with a safetensors header (an image, a .pth or a .npy "
+               "file?); convert PyTorch weights with scripts/convert_pth_to_safetensors.py, "
+               "a folder of .npy files with cgan_convert");
   if (header_len > buf.size() - 8)
     throw fail("header size " + std::to_string(header_len) + " exceeds the file size " +
                std::to_string(buf.size()) + " (truncated?)");

@@ -147,25 +147,29 @@ void process(std::vector<Image>* out, std::vector<EdgeMaps>* maps, const std::ve
 }  // namespace
 
 void validate_smooth_options(const SmoothOptions& opt) {
+  // The option names in parentheses are cgan_smooth's flags.
   CGAN_CHECK(opt.canny_low >= 0 && opt.canny_high >= 0,
-             "SmoothOptions: Canny thresholds must be >= 0, got " << opt.canny_low << " and "
-                                                                  << opt.canny_high);
+             "SmoothOptions: Canny thresholds (--canny-low, --canny-high) must be >= 0, got "
+                 << opt.canny_low << " and " << opt.canny_high);
   CGAN_CHECK(opt.canny_low < 1e9 && opt.canny_high < 1e9,
-             "SmoothOptions: Canny thresholds must be finite and < 1e9");
+             "SmoothOptions: Canny thresholds (--canny-low, --canny-high) must be finite and "
+             "< 1e9");
   CGAN_CHECK(opt.canny_aperture == 3,
              "SmoothOptions: canny_aperture must be 3 (the only Sobel size implemented), got "
                  << opt.canny_aperture);
   CGAN_CHECK(opt.dilate_size >= 1 && opt.dilate_size <= 31 && opt.dilate_size % 2 == 1,
-             "SmoothOptions: dilate_size must be odd in 1..31, got " << opt.dilate_size);
+             "SmoothOptions: dilate_size (--dilate) must be odd in 1..31, got "
+                 << opt.dilate_size);
   if (opt.blur == SmoothBlur::Gaussian)
     CGAN_CHECK(opt.blur_size == 1 || opt.blur_size == 3 || opt.blur_size == 5 ||
                    opt.blur_size == 7,
-               "SmoothOptions: Gaussian blur_size must be 1, 3, 5 or 7 (OpenCV's exact "
-               "kernels), got "
+               "SmoothOptions: Gaussian blur_size (--blur-size) must be 1, 3, 5 or 7 (OpenCV's "
+               "exact kernels; --blur box takes odd sizes up to 15), got "
                    << opt.blur_size);
   else if (opt.blur == SmoothBlur::Box)
     CGAN_CHECK(opt.blur_size >= 1 && opt.blur_size <= 15 && opt.blur_size % 2 == 1,
-               "SmoothOptions: box blur_size must be odd in 1..15, got " << opt.blur_size);
+               "SmoothOptions: box blur_size (--blur-size) must be odd in 1..15, got "
+                   << opt.blur_size);
   else
     CGAN_FAIL("SmoothOptions: unknown blur kind " << static_cast<int>(opt.blur));
 }

@@ -6,7 +6,8 @@
 //   cgan_cartoonize --style hayao --max-side 0 huge.jpg -o out.png --max-memory 4096
 //
 // Images too large for memory run in exact tiles (same result). Unreadable inputs are reported
-// and skipped; the exit status is non-zero if any failed.
+// and skipped. Exit status: 0 all done, 1 any input or output failed (or the weights/device
+// did), 2 a command-line error (nothing done); see cli_util.hpp.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include "cgan/resize.hpp"
 #include "cgan/video.hpp"
 #include "bounded_queue.hpp"
+#include "cli_util.hpp"
 #include "progress.hpp"
 
 namespace fs = std::filesystem;
@@ -45,6 +47,8 @@ struct Job {
 
 using cgan_tools::BoundedQueue;
 using cgan_tools::Progress;
+using cgan_tools::at_least;
+using cgan_tools::print_file_error;
 
 std::string lower_extension(const std::string& path) {
   std::string e = fs::path(path).extension().string();
@@ -107,7 +111,9 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs, i
         ++failures;
       }
       std::sort(found.begin(), found.end());
-      if (found.empty()) std::cerr << "warning: no images or videos in directory " << in << "\n";
+      if (found.empty())
+        std::cerr << "warning: no images (.png .jpg .jpeg .bmp) or videos (.mp4 .m4v .mov .mkv "
+                     ".avi .webm) in the folder " << in << "\n";
       files.insert(files.end(), found.begin(), found.end());
     } else {
       files.push_back(in);
@@ -236,12 +242,12 @@ VideoDone cartoonize_video(Cartoonizer& c, const std::string& in, const std::str
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Cartoonize photos and videos with a CartoonGAN generator"};
+  CLI::App app{"Cartoonize photos and videos with a CartoonGAN generator", "cgan_cartoonize"};
   std::string weights, style, output, arch, device = "auto", codec;
   std::vector<std::string> inputs;
   int max_side = -1, batch = 4, tile = 0;
   int64_t max_frames = 0, max_memory_mib = 0;
-  bool bgr = false, rgb = false, no_progress = false;
+  bool bgr = false, rgb = false, no_progress = false, verbose = false;
   auto* o_weights = app.add_option("--weights", weights, "generator weights (.safetensors)");
   app.add_option("--style", style,
                  "an official style downloaded by scripts/download_models.sh (models/"
@@ -260,16 +266,17 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", output,
                  "output file (one input file) or directory (created if needed)")
       ->required();
-  app.add_option("--device", device, "auto, cpu, cuda or cuda:N");
+  app.add_option("--device", device, "auto, cpu, cuda or cuda:N")
+      ->check(cgan_tools::device_name());
   app.add_option("--max-side", max_side,
                  "resize so the longer side is N (PIL bicubic, as the official model); 0 keeps "
                  "the size (the default, or 450 with --style)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   std::string grid;
   app.add_option("--grid", grid,
                  "also write one image FILE with a row per input image: photo | cartoon");
   app.add_option("--batch", batch, "images or video frames per forward pass (same size only)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   app.add_option("--tile", tile,
                  "run every image in exact tiles of N pixels (>= 16; same result as whole). "
                  "Default: tiles only for images that do not fit the memory budget")
@@ -277,23 +284,64 @@ int main(int argc, char** argv) {
   app.add_option("--max-memory", max_memory_mib,
                  "memory budget in MiB (host RAM on the CPU, device memory on CUDA); images "
                  "that would need more run in tiles. Default: 90% of what is available")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   app.add_option("--frames", max_frames, "videos: only the first N frames (a quick preview)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   app.add_option("--codec", codec,
                  "videos: FOURCC of the output codec (default avc1 = H.264 for .mp4/.mov/.mkv, "
-                 "MJPG for .avi, VP80 for .webm; FFV1 is lossless in .mkv/.avi)");
+                 "MJPG for .avi, VP80 for .webm; FFV1 is lossless in .mkv/.avi)")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            return s.size() == 4 ? std::string()
+                                 : "'" + s + "' is not a FOURCC: give 4 characters, e.g. avc1, "
+                                             "MJPG, VP80 or FFV1";
+          },
+          "FOURCC"));
   app.add_flag("--no-progress", no_progress, "no progress line (it shows only on a terminal)");
   auto* o_bgr = app.add_flag("--bgr", bgr,
                              "the weights expect BGR input (default: the file's __metadata__, "
                              "else BGR for official, RGB for seed)");
   app.add_flag("--rgb", rgb, "the weights expect RGB input")->excludes(o_bgr);
-  CLI11_PARSE(app, argc, argv);
-  if (weights.empty() && style.empty()) {
-    std::cerr << "error: give --weights FILE or --style "
-                 "hayao|hosoda|paprika|shinkai\n";
-    return 1;
+  cgan_tools::setup(app, verbose);
+  if (const int rc = cgan_tools::parse(app, argc, argv, verbose); rc >= 0) return rc;
+  // FFmpeg logs its own view of a damaged video ("moov atom not found") before our error says
+  // which file and what is wrong with it: only --verbose / CGAN_DEBUG=1 (or the user's own
+  // OPENCV_FFMPEG_LOGLEVEL) keep it. 8 = AV_LOG_FATAL; read when videoio first uses FFmpeg.
+  if (!cgan::debug_errors()) ::setenv("OPENCV_FFMPEG_LOGLEVEL", "8", /*overwrite=*/0);
+  if (weights.empty() && style.empty())
+    return cgan_tools::usage_error(app, "give the generator: --weights FILE.safetensors, or "
+                                        "--style hayao|hosoda|paprika|shinkai");
+
+  // What the command line asks for must make sense before any file is read.
+  int failures = 0;
+  const std::vector<std::string> files = expand_inputs(inputs, failures);
+  // A single input file with an image- or video-like output name writes that file;
+  // otherwise -o is a directory receiving one output per input, named like the input.
+  const bool out_is_file = (is_image_path(output) || is_video_path(output)) &&
+                           !fs::is_directory(output);
+  const bool to_file = files.size() == 1 && !fs::is_directory(files[0]) && out_is_file;
+  const std::string out_ext = lower_extension(output);
+  if (files.size() > 1 && out_is_file)
+    return cgan_tools::usage_error(app, "-o " + output + " names one file, but there are " +
+                                            std::to_string(files.size()) +
+                                            " inputs: give a folder");
+  if (to_file && is_video_path(files[0]) != is_video_path(output))
+    return cgan_tools::usage_error(
+        app, "-o " + output + ": the input " + files[0] + " is " +
+                 (is_video_path(files[0]) ? "a video" : "an image") + ", the output name " +
+                 (is_video_path(output) ? "a video" : "an image") +
+                 ": give an output name of the same kind (or a folder)");
+  if (!to_file && !fs::is_directory(output) && !out_ext.empty() && looks_like_image_ext(out_ext))
+    return cgan_tools::usage_error(app, "-o " + output + ": ." + out_ext +
+                                            " is not a format cgan_cartoonize writes (.png, "
+                                            ".jpg, .jpeg, .bmp)");
+  if (files.empty()) {
+    std::cerr << "error: no input images or videos: nothing to do\n";
+    return cgan_tools::kExitFailure;
   }
+  if (!grid.empty() && !is_image_path(grid))
+    return cgan_tools::usage_error(app, "--grid " + grid +
+                                            ": give an image name (.png, .jpg, .jpeg, .bmp)");
 
   try {
     if (!style.empty()) {
@@ -319,49 +367,25 @@ int main(int argc, char** argv) {
                                            : std::string())
               << std::endl;
 
-    int failures = 0;
-    const std::vector<std::string> files = expand_inputs(inputs, failures);
-    if (files.empty()) {
-      std::cerr << "error: no input images or videos\n";
-      return 1;
-    }
-    // A single input file with an image- or video-like output name writes that file;
-    // otherwise -o is a directory receiving one output per input, named like the input.
-    const bool out_is_file = (is_image_path(output) || is_video_path(output)) &&
-                             !fs::is_directory(output);
-    const bool to_file = files.size() == 1 && !fs::is_directory(files[0]) && out_is_file;
-    const std::string out_ext = lower_extension(output);
-    if (files.size() > 1 && out_is_file) {
-      std::cerr << "error: -o " << output << " names one file, but there are " << files.size()
-                << " inputs: give a folder\n";
-      return 1;
-    }
-    if (to_file && is_video_path(files[0]) != is_video_path(output)) {
-      std::cerr << "error: -o " << output << ": the input " << files[0] << " is "
-                << (is_video_path(files[0]) ? "a video" : "an image") << ", the output name "
-                << (is_video_path(output) ? "a video" : "an image") << "\n";
-      return 1;
-    }
-    if (!to_file && !fs::is_directory(output) && !out_ext.empty() && looks_like_image_ext(out_ext)) {
-      std::cerr << "error: -o " << output << ": ." << out_ext
-                << " is not a format cgan_cartoonize writes (.png, .jpg, .jpeg, .bmp)\n";
-      return 1;
-    }
-    // Prove the output folder writable before any inference (which may take minutes), and
+    // Prove the output folders writable before any inference (which may take minutes), and
     // clear temp files that killed runs of ours left there.
     const fs::path out_dir = to_file ? fs::absolute(output).parent_path() : fs::path(output);
-    {
+    if (const std::string why = cgan_tools::prepare_output_folder(out_dir.string(), "-o");
+        !why.empty()) {
+      std::cerr << "error: " << why << "\n";
+      return cgan_tools::kExitFailure;
+    }
+    remove_stale_temp_files(out_dir.string());
+    if (!grid.empty()) {
+      const std::string gdir = fs::absolute(grid).parent_path().string();
       std::error_code ec;
-      fs::create_directories(out_dir, ec);
-      if (ec) {
-        std::cerr << "error: cannot create output folder " << out_dir.string() << ": "
-                  << ec.message() << "\n";
-        return 1;
+      const std::string why = !fs::is_directory(gdir, ec) ? "the folder " + gdir + " does not exist"
+                                                          : cgan_tools::probe_writable(gdir);
+      if (!why.empty()) {
+        std::cerr << "error: cannot write --grid " << grid << ": " << why
+                  << "; choose another --grid\n";
+        return cgan_tools::kExitFailure;
       }
-      const std::string probe = (out_dir / ".cgan-write-test").string();
-      write_file_atomic(probe, "", 0);
-      fs::remove(probe, ec);
-      remove_stale_temp_files(out_dir.string());
     }
 
     const auto t0 = std::chrono::steady_clock::now();
@@ -403,7 +427,7 @@ int main(int argc, char** argv) {
         by_size[{j.image.width, j.image.height}].push_back(std::move(j));
         ++n_images;
       } catch (const std::exception& e) {
-        std::cerr << "error: " << f << ": " << e.what() << "\n";
+        print_file_error(f, e);
         ++failures;
       }
     }
@@ -445,8 +469,7 @@ int main(int argc, char** argv) {
         } catch (const std::exception& ex) {
           collect();
           progress.finish();
-          for (size_t i = b; i < e; ++i)
-            std::cerr << "error: " << jobs[i].input << ": " << ex.what() << "\n";
+          for (size_t i = b; i < e; ++i) print_file_error(jobs[i].input, ex);
           failures += static_cast<int>(e - b);
           progress.add(static_cast<int64_t>(e - b));
           continue;
@@ -464,7 +487,10 @@ int main(int argc, char** argv) {
               write_image(paths[i], outs[i]);  // atomic: temp file + rename
               ++w.done;
             } catch (const std::exception& ex) {
-              err << "error: " << paths[i] << ": " << ex.what() << "\n";
+              const std::string what = ex.what();
+              err << "error: "
+                  << (what.find(paths[i]) != std::string::npos ? what : paths[i] + ": " + what)
+                  << "\n";
               ++w.failures;
             }
           }
@@ -496,7 +522,7 @@ int main(int argc, char** argv) {
         frames_done += r.frames;
       } catch (const std::exception& ex) {
         progress.finish();
-        std::cerr << "error: " << j.input << ": " << ex.what() << "\n";
+        print_file_error(j.input, ex);
         ++failures;
       }
     }
@@ -514,7 +540,7 @@ int main(int argc, char** argv) {
           std::cout << "wrote " << grid << " (" << rows.size() << " rows: photo | cartoon)"
                     << std::endl;
         } catch (const std::exception& ex) {
-          std::cerr << "error: " << grid << ": " << ex.what() << "\n";
+          print_file_error(grid, ex);
           ++failures;
         }
       }
@@ -533,9 +559,8 @@ int main(int argc, char** argv) {
     if (ctx->is_cuda())
       std::cout << "peak device memory " << (ctx->allocator().stats().peak_bytes_in_use >> 20)
                 << " MiB (allocator high-water mark)" << std::endl;
-    return failures ? 1 : 0;
+    return failures ? cgan_tools::kExitFailure : cgan_tools::kExitOk;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return cgan_tools::report(e);
   }
 }

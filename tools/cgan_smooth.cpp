@@ -6,7 +6,8 @@
 // Every .jpg/.jpeg/.png/.bmp under IN_DIR (recursively) is resized to size x size like the seed
 // (cv2.resize, bilinear; --size 0 keeps the size), smoothed, and written as PNG under OUT_DIR
 // at the same relative path. Output files are written atomically. Unreadable inputs are
-// reported and skipped; the exit status is non-zero if any image failed.
+// reported and skipped. Exit status: 0 all done, 1 any image failed, 2 a command-line error
+// (nothing done); see cli_util.hpp.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 
 #include "cgan/device.hpp"
 #include "cgan/smooth.hpp"
+#include "cli_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace cgan;
@@ -80,22 +82,23 @@ std::vector<Job> list_jobs(const fs::path& in_dir, const fs::path& out_dir, int&
 
 int main(int argc, char** argv) {
   CLI::App app{"Edge-smooth cartoon images (Canny, dilate, blur at the edges) as CartoonGAN's "
-               "edge-promoting loss needs"};
+               "edge-promoting loss needs", "cgan_smooth"};
   std::string in_dir, out_dir, device = "auto", blur = "gaussian";
   int size = 256, batch = 16;
-  bool sbs = false;
+  bool sbs = false, verbose = false;
   SmoothOptions opt;
   app.add_option("IN_DIR", in_dir, "directory of images (searched recursively)")
       ->required()
-      ->check(CLI::ExistingDirectory);
+      ->check(cgan_tools::existing_folder());
   app.add_option("OUT_DIR", out_dir, "output directory (created if needed)")->required();
   app.add_option("--size", size, "resize to size x size first (cv2.resize bilinear); 0 keeps it")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cgan_tools::at_least(0))
       ->capture_default_str();
-  app.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--device", device, "auto, cpu, cuda or cuda:N")
+      ->check(cgan_tools::device_name())->capture_default_str();
   app.add_flag("--side-by-side", sbs, "write [input | smoothed] as the seed script does");
   app.add_option("--batch", batch, "images per call (the GPU smooths a batch at once)")
-      ->check(CLI::PositiveNumber)
+      ->check(cgan_tools::at_least(1))
       ->capture_default_str();
   app.add_option("--canny-low", opt.canny_low, "Canny low threshold")->capture_default_str();
   app.add_option("--canny-high", opt.canny_high, "Canny high threshold")->capture_default_str();
@@ -105,22 +108,31 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"gaussian", "box"}))
       ->capture_default_str();
   app.add_option("--blur-size", opt.blur_size, "blur window size (odd)")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  cgan_tools::setup(app, verbose);
+  if (const int rc = cgan_tools::parse(app, argc, argv, verbose); rc >= 0) return rc;
+  opt.blur = blur == "box" ? SmoothBlur::Box : SmoothBlur::Gaussian;
+  try {
+    validate_smooth_options(opt);  // its messages name the options (--dilate, ...)
+  } catch (const std::exception& e) {
+    return cgan_tools::usage_error(app, e.what());
+  }
+  {
+    std::error_code ec;
+    if (fs::exists(out_dir, ec) && fs::equivalent(in_dir, out_dir, ec))
+      return cgan_tools::usage_error(app, "OUT_DIR " + out_dir +
+                                              " is IN_DIR: the smoothed images would replace "
+                                              "the originals; choose another folder");
+  }
 
   try {
-    opt.blur = blur == "box" ? SmoothBlur::Box : SmoothBlur::Gaussian;
-    validate_smooth_options(opt);
     auto ctx = Context::create(device);
     std::cerr << "device: " << device_description(ctx->device()) << "\n";
-
-    {
-      std::error_code ec;
-      if (fs::exists(out_dir, ec) && fs::equivalent(in_dir, out_dir, ec)) {
-        std::cerr << "error: OUT_DIR " << out_dir << " is IN_DIR: the smoothed images would "
-                  << "replace the originals; choose another folder\n";
-        return 1;
-      }
+    if (const std::string why = cgan_tools::prepare_output_folder(out_dir, "OUT_DIR");
+        !why.empty()) {
+      std::cerr << "error: " << why << "\n";
+      return cgan_tools::kExitFailure;
     }
+
     int failures = 0;
     std::vector<Job> jobs = list_jobs(in_dir, out_dir, failures);
     // No output may be one of the inputs (e.g. OUT_DIR inside IN_DIR mirroring a subfolder).
@@ -138,8 +150,9 @@ int main(int argc, char** argv) {
                               }),
                jobs.end());
     if (jobs.empty()) {
-      std::cerr << "error: no images (.jpg, .jpeg, .png, .bmp) under " << in_dir << "\n";
-      return 1;
+      std::cerr << "error: no images (.jpg, .jpeg, .png, .bmp) under " << in_dir
+                << ": nothing to smooth\n";
+      return cgan_tools::kExitFailure;
     }
     const auto t0 = std::chrono::steady_clock::now();
     size_t done = 0, processed = 0;
@@ -153,7 +166,7 @@ int main(int argc, char** argv) {
           imgs.push_back(size > 0 ? resize_cv_linear(im, size, size) : std::move(im));
           ok.push_back(&jobs[i]);
         } catch (const std::exception& ex) {
-          std::cerr << "\nerror: " << jobs[i].input << ": " << ex.what() << " (skipped)\n";
+          cgan_tools::print_file_error(jobs[i].input, ex, "\n", " (skipped)");
           ++failures;
         }
       }
@@ -174,7 +187,7 @@ int main(int argc, char** argv) {
           write_image(ok[i]->output, sbs ? side_by_side(imgs[i], out[i]) : out[i]);
           ++done;
         } catch (const std::exception& ex) {
-          std::cerr << "\nerror: " << ok[i]->output << ": " << ex.what() << "\n";
+          cgan_tools::print_file_error(ok[i]->output, ex, "\n");
           ++failures;
         }
       }
@@ -188,9 +201,8 @@ int main(int argc, char** argv) {
     std::cout << "smoothed " << done << " of " << jobs.size() << " images into " << out_dir
               << " in " << s << " s (" << (s > 0 ? done / s : 0.0) << " images/s, "
               << device_description(ctx->device()) << "), " << failures << " failed\n";
-    return failures ? 1 : 0;
+    return failures ? cgan_tools::kExitFailure : cgan_tools::kExitOk;
   } catch (const std::exception& ex) {
-    std::cerr << "error: " << ex.what() << "\n";
-    return 1;
+    return cgan_tools::report(ex);
   }
 }

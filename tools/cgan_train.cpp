@@ -4,7 +4,8 @@
 //              [--vgg vgg19.safetensors] [--size 256] [--batch 8] [--epochs 100] ...
 //
 // Ctrl-C stops after the current step and writes a checkpoint (exit 130); `--resume runs/demo`
-// goes on. A second Ctrl-C stops at once without saving (exit 131).
+// goes on. A second Ctrl-C stops at once without saving (exit 131). A wrong command line exits
+// with 2 before anything is done, any other failure with 1 (see cli_util.hpp).
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -12,10 +13,13 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "cgan/device.hpp"
 #include "cgan/train.hpp"
+#include "cli_util.hpp"
 
 namespace {
 
@@ -23,8 +27,22 @@ std::atomic<bool> g_stop{false};
 char g_abort_message[1024] = "\ncgan_train: second Ctrl-C: stopped at once, nothing saved\n";
 
 // Exit statuses: 0 finished, 130 stopped by Ctrl-C after saving a checkpoint, 131 stopped by
-// a second Ctrl-C without saving (the last checkpoint on disk is intact), 1 error.
+// a second Ctrl-C without saving (the last checkpoint on disk is intact), 1 error, 2 a wrong
+// command line (nothing done).
+constexpr int kExitInterrupted = 130;
 constexpr int kExitForced = 131;
+
+// A number option checked on the command line, with the reason in words ("--size: ...").
+template <typename T>
+CLI::Validator number(const char* kind, std::function<std::string(T)> why) {
+  return CLI::Validator(
+      [why](std::string& s) -> std::string {
+        T v{};
+        if (!CLI::detail::lexical_cast(s, v)) return "'" + s + "' is not a number";
+        return why(v);
+      },
+      kind);
+}
 
 // The first Ctrl-C only sets a flag: the trainer looks at it between steps and saves before
 // returning. A second one (a stuck run) exits at once, saying so: async-signal-safe calls
@@ -40,26 +58,55 @@ extern "C" void on_sigint(int) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Train a CartoonGAN generator (photo -> cartoon)"};
+  using cgan_tools::at_least;
+  using cgan_tools::existing_folder;
+  CLI::App app{"Train a CartoonGAN generator (photo -> cartoon)", "cgan_train"};
   cgan::train::TrainConfig c;
   std::string arch = "seed";
-  app.add_option("--photos", c.photo_dir, "folder of photos (searched recursively)");
-  app.add_option("--cartoons", c.cartoon_dir, "folder of cartoon images (searched recursively)");
+  bool verbose = false;
+  const auto positive = number<double>("POSITIVE", [](double v) {
+    return v > 0 ? std::string() : "must be positive, got " + std::to_string(v);
+  });
+  app.add_option("--photos", c.photo_dir, "folder of photos (searched recursively)")
+      ->check(existing_folder());
+  app.add_option("--cartoons", c.cartoon_dir, "folder of cartoon images (searched recursively)")
+      ->check(existing_folder());
   app.add_option("--smoothed", c.smoothed_dir,
-                 "precomputed edge-smoothed cartoons (same relative names); default: smooth on the fly");
+                 "precomputed edge-smoothed cartoons (same relative names); default: smooth on the fly")
+      ->check(existing_folder());
   app.add_option("--out", c.out_dir, "output folder (checkpoints, samples, losses)")->required();
-  app.add_option("--device", c.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--size", c.size, "training image size (square crops)")->capture_default_str();
-  app.add_option("--batch", c.batch, "batch size")->capture_default_str();
+  app.add_option("--device", c.device, "auto, cpu, cuda or cuda:N")
+      ->check(cgan_tools::device_name())->capture_default_str();
+  app.add_option("--size", c.size, "training image size (square crops)")
+      ->check(number<long long>("INT", [](long long v) -> std::string {
+        if (v > 4096) return std::to_string(v) + " is beyond 4096 (the paper trains at 256)";
+        if (v < 16 || v % 8 != 0)
+          return "must be a multiple of 8 and at least 16 (the generator halves it twice and "
+                 "VGG pools it three times), got " + std::to_string(v);
+        return std::string();
+      }))
+      ->capture_default_str();
+  app.add_option("--batch", c.batch, "batch size")
+      ->check(number<long long>("INT", [](long long v) -> std::string {
+        if (v > 4096) return std::to_string(v) + " is beyond 4096 (the paper uses 8)";
+        if (v < 1) return "must be at least 1, got " + std::to_string(v);
+        return std::string();
+      }))
+      ->capture_default_str();
   auto* o_init = app.add_option("--init-epochs", c.init_epochs,
                                 "initialization-phase epochs (content loss only)")
+                     ->check(at_least(0))
                      ->capture_default_str();
-  auto* o_epochs =
-      app.add_option("--epochs", c.epochs, "adversarial epochs")->capture_default_str();
-  app.add_option("--lr-g", c.lr_g, "generator learning rate")->capture_default_str();
-  app.add_option("--lr-d", c.lr_d, "discriminator learning rate")->capture_default_str();
+  auto* o_epochs = app.add_option("--epochs", c.epochs, "adversarial epochs")
+                       ->check(at_least(0))
+                       ->capture_default_str();
+  app.add_option("--lr-g", c.lr_g, "generator learning rate")->check(positive)->capture_default_str();
+  app.add_option("--lr-d", c.lr_d, "discriminator learning rate")->check(positive)->capture_default_str();
   app.add_flag("--lr-decay", c.lr_decay, "decay both learning rates linearly to 0 over the adversarial phase");
   app.add_option("--content-weight", c.content_weight, "weight w of the content loss")
+      ->check(number<double>("NONNEGATIVE", [](double v) {
+        return v >= 0 ? std::string() : "must be at least 0, got " + std::to_string(v);
+      }))
       ->capture_default_str();
   app.add_option("--content-layer", c.content_layer, "VGG19 layer of the content loss")
       ->check(CLI::IsMember({"conv4_4", "conv3_2"}))
@@ -69,25 +116,43 @@ int main(int argc, char** argv) {
   app.add_option("--seed", c.seed, "random seed (initialization, data order, crops)")
       ->capture_default_str();
   app.add_option("--checkpoint-every", c.checkpoint_every, "steps between checkpoints (0: end only)")
+      ->check(at_least(0))
       ->capture_default_str();
   app.add_option("--sample-every", c.sample_every, "steps between sample grids (0: end only)")
+      ->check(at_least(0))
       ->capture_default_str();
-  app.add_option("--samples", c.sample_dir, "fixed photos for the sample grids; default: the first photos");
-  app.add_option("--resume", c.resume_dir, "continue from a checkpoint (an earlier --out folder)");
-  app.add_option("--max-steps", c.max_steps, "stop after this many steps in total (smoke runs)");
+  app.add_option("--samples", c.sample_dir, "fixed photos for the sample grids; default: the first photos")
+      ->check(existing_folder());
+  app.add_option("--resume", c.resume_dir, "continue from a checkpoint (an earlier --out folder)")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            std::error_code ec;
+            return std::filesystem::exists(s, ec)
+                       ? std::string()
+                       : "'" + s + "' does not exist: give the --out folder of an earlier run "
+                                   "(or its checkpoint.safetensors)";
+          },
+          "DIR"));
+  app.add_option("--max-steps", c.max_steps, "stop after this many steps in total (smoke runs)")
+      ->check(at_least(0));
   app.add_option("--arch", arch, "generator: the seed document's (trains from scratch) or the official one")
       ->check(CLI::IsMember({"seed", "official"}))
       ->capture_default_str();
-  app.add_option("--loader-threads", c.loader_threads, "image decoding threads")->capture_default_str();
+  app.add_option("--loader-threads", c.loader_threads, "image decoding threads")
+      ->check(at_least(1))
+      ->capture_default_str();
   app.add_flag("--no-progress", [&c](int64_t) { c.progress = false; }, "no progress line");
-  CLI11_PARSE(app, argc, argv);
+  cgan_tools::setup(app, verbose,
+                    "cgan_train also exits with 130 when stopped by Ctrl-C after saving a "
+                    "checkpoint, 131 when a second Ctrl-C stopped it at once (the last "
+                    "checkpoint stays intact).");
+  if (const int rc = cgan_tools::parse(app, argc, argv, verbose); rc >= 0) return rc;
   c.arch = arch;
 
   if (c.resume_dir.empty()) {
-    if (c.photo_dir.empty() || c.cartoon_dir.empty()) {
-      std::cerr << "error: --photos and --cartoons are required (or --resume DIR)\n";
-      return 2;
-    }
+    if (c.photo_dir.empty() || c.cartoon_dir.empty())
+      return cgan_tools::usage_error(app, "--photos DIR and --cartoons DIR are required (or "
+                                          "--resume DIR to continue a run)");
   } else if (o_init->count() || o_epochs->count()) {
     std::cerr << "note: --resume takes the training configuration from the checkpoint; "
                  "--init-epochs/--epochs are ignored\n";
@@ -117,9 +182,8 @@ int main(int argc, char** argv) {
               << " (continue with --resume " << cfg.out_dir << ")\n  losses:     "
               << r.losses_csv << ", " << r.plot_png << "\n";
     if (!r.last_sample_png.empty()) std::cout << "  samples:    " << r.last_sample_png << "\n";
-    return r.interrupted ? 130 : 0;
+    return r.interrupted ? kExitInterrupted : cgan_tools::kExitOk;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return cgan_tools::report(e);
   }
 }

@@ -162,13 +162,15 @@ void ensure_writable_dir(const std::string& dir, const std::string& what) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   CGAN_CHECK(!ec && fs::is_directory(dir), what << " folder '" << dir << "' cannot be created: "
-                                                 << (ec ? ec.message() : "not a folder"));
+                                                 << (ec ? ec.message() : "not a folder")
+                                                 << "; choose another --out");
   const std::string probe = (fs::path(dir) / ".cgan_write_test").string();
   try {
     const char byte = 0;
     write_file_atomic(probe, &byte, 1);
   } catch (const std::exception& e) {
-    CGAN_FAIL(what << " folder '" << dir << "' is not writable: " << e.what());
+    CGAN_FAIL(what << " folder '" << dir << "' is not writable: " << e.what()
+                   << "; choose another --out");
   }
   fs::remove(probe, ec);
 }
@@ -388,7 +390,14 @@ Trainer::Trainer(TrainConfig cfg) : impl_(std::make_unique<Impl>()) {
                       : cfg.resume_dir;
     CGAN_CHECK(fs::is_regular_file(resume_file),
                "cannot resume: no checkpoint at '" << resume_file << "'");
-    const SafeTensors head = read_safetensors(resume_file);
+    SafeTensors head;
+    try {
+      head = read_safetensors(resume_file);
+    } catch (const std::exception& e) {
+      CGAN_FAIL("cannot resume from '" << resume_file << "': " << e.what()
+                                       << "\n(the checkpoint is damaged: start a new run into "
+                                          "another --out folder)");
+    }
     auto it = head.metadata.find("cgan_train");
     CGAN_CHECK(it != head.metadata.end(),
                "cannot resume: '" << resume_file << "' is not a cgan_train checkpoint (no "
@@ -494,7 +503,9 @@ Trainer::Trainer(TrainConfig cfg) : impl_(std::make_unique<Impl>()) {
         I.vgg->load(vgg_path);
       } catch (const std::exception& e) {
         CGAN_FAIL("VGG19 weights '" << vgg_path << "' do not fit VGG19 features up to "
-                                    << cfg.content_layer << ": " << e.what());
+                                    << cfg.content_layer << " (the content loss): " << e.what()
+                                    << "\nGet ImageNet VGG19 weights with: bash "
+                                       "scripts/download_vgg19.sh");
       }
     }
   }

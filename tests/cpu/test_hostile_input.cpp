@@ -72,7 +72,7 @@ TEST_CASE("hostile: cgan_smooth IN IN is refused") {
   const std::string d = test::temp_dir("hostile_smooth");
   write_image(d + "/c.png", random_image(24, 24, 3));
   const std::string before = slurp(d + "/c.png");
-  CHECK(sh(kBin + "/cgan_smooth --device cpu " + d + " " + d + " 2> " + d + "/err") == 1);
+  CHECK(sh(kBin + "/cgan_smooth --device cpu " + d + " " + d + " 2> " + d + "/err") == 2);
   CHECK_THAT(slurp(d + "/err"), Catch::Contains("replace the originals"));
   CHECK(slurp(d + "/c.png") == before);
 }
@@ -86,12 +86,13 @@ TEST_CASE("hostile: cgan_cartoonize rough edges get one clear line each") {
   // --weights naming a folder
   CHECK(sh(cz + "--weights " + d + " " + d + "/a.png -o " + d + "/o.png 2> " + d + "/e1") == 1);
   CHECK_THAT(slurp(d + "/e1"), Catch::Contains("is a directory"));
-  // an output format we do not write, and one file named for several inputs
-  CHECK(sh(cz + "--weights " + w + " " + d + "/a.png -o " + d + "/res.tiff 2> " + d + "/e2") == 1);
+  // an output format we do not write, and one file named for several inputs: command-line
+  // errors (exit 2), found before anything is read
+  CHECK(sh(cz + "--weights " + w + " " + d + "/a.png -o " + d + "/res.tiff 2> " + d + "/e2") == 2);
   CHECK_THAT(slurp(d + "/e2"), Catch::Contains(".tiff is not a format"));
   CHECK_FALSE(fs::exists(d + "/res.tiff"));
   CHECK(sh(cz + "--weights " + w + " " + d + "/a.png " + d + "/b.png -o " + d + "/one.png 2> " +
-           d + "/e3") == 1);
+           d + "/e3") == 2);
   CHECK_THAT(slurp(d + "/e3"), Catch::Contains("there are 2 inputs"));
   // an output folder that cannot be created: fails before inference
   std::ofstream(d + "/plain_file") << "x";
@@ -239,9 +240,10 @@ TEST_CASE("hostile: cgan_train refuses absurd sizes at once and clears stale tem
   const std::string out = test::temp_dir("hostile_train");
   const std::string base = kBin + "/cgan_train --device cpu --photos " + test::data_dir("photos") +
                            " --cartoons " + test::data_dir("cartoons") + " --vgg-random ";
-  CHECK(sh(base + "--size 2147483640 --out " + out + "/a 2> " + out + "/e1") == 1);
+  // Beyond the caps: a command-line error (exit 2).
+  CHECK(sh(base + "--size 2147483640 --out " + out + "/a 2> " + out + "/e1") == 2);
   CHECK_THAT(slurp(out + "/e1"), Catch::Contains("beyond 4096"));
-  CHECK(sh(base + "--batch 1000000 --out " + out + "/b 2> " + out + "/e2") == 1);
+  CHECK(sh(base + "--batch 1000000 --out " + out + "/b 2> " + out + "/e2") == 2);
   CHECK_THAT(slurp(out + "/e2"), Catch::Contains("beyond 4096"));
   // Within the caps but far beyond this machine: refused before anything is allocated.
   CHECK(sh(base + "--size 4096 --batch 64 --out " + out + "/big 2> " + out + "/e3") == 1);
