@@ -82,13 +82,18 @@ void im2col(float* col, const float* x, const ConvGeom& g, int64_t oy0, int64_t 
 }
 
 // The adjoint of im2col: x[c][iy][ix] += col[...] for the output rows in [oy0, oy1).
+// Taps in reverse order: an input pixel gets the term of output (oy, ox) through the one tap
+// (i, j) = (iy - oy*s + p, ix - ox*s + p), so with i and j descending its terms are added in
+// increasing (oy, ox) order, and calls for successive bands of output rows continue that same
+// order. Each pixel's sum is then the same for any banding and any window of the map (the
+// transposed convs of exact tiled inference, cgan/tiled.hpp, rely on it).
 void col2im(float* x, const float* col, const ConvGeom& g, int64_t oy0, int64_t oy1,
             int64_t ld = 0) {
   const int64_t cols = ld ? ld : (oy1 - oy0) * g.wy;
   cpu::parallel_for(g.cx, g.kh * g.kw * cols, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c)
-      for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j) {
+      for (int64_t i = g.kh - 1; i >= 0; --i)
+        for (int64_t j = g.kw - 1; j >= 0; --j) {
           const float* src = col + ((c * g.kh + i) * g.kw + j) * cols;
           float* plane = x + c * g.hx * g.wx;
           const Span xs = tap_span(j, g.pad, g.stride, g.wx, g.wy);
@@ -186,11 +191,59 @@ void single_threaded_blas() {
   (void)done;
 }
 
-void gemm_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+void blas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
               static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+// Specific to OpenBLAS's AVX-512 SkylakeX kernels (what it picks on AVX-512 Intel CPUs; 0.3.21
+// measured): products of m*n*k <= 100^3 go to its "small matrix" kernels, which round an
+// element differently depending on n and on its column; larger ones to its regular kernels,
+// which give every element the same value whatever m, n and its row and column (all four
+// transpositions). A small product is therefore run padded past that size with zero rows of
+// op(A) (or zero columns of op(B)), whichever copy is smaller, so that with those kernels an
+// element does not depend on how a GEMM is split over threads or bands nor on the size of
+// the map: exact tiled inference then gives the whole image's bytes (cgan/tiled.hpp). That
+// is all it is for, and only there: several of OpenBLAS's kernel sets for other x86-64 CPUs
+// (Haswell's and Zen's, which AVX2 CPUs, Intel or AMD, get, and Prescott's; measured) round
+// a product depending on its shape, padded or not, so results are the whole map's to float
+// rounding only, which is all the tests require (tests/cpu/test_tiled.cpp).
+// Cost: nothing at working sizes (no product is that small in a 1536x1152 image, whole or in
+// 256-px tiles, nor in a 128x128 training step); at toy sizes up to 1e6 multiply-adds per
+// small product: +0.8% arithmetic in a 32x32 training step, +13% in test_tiled.cpp's 8-32 px
+// tiles, no time difference measurable (2 cores).
+constexpr double kSmallGemm = 100.0 * 100.0 * 100.0;
+
+void gemm_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0 || k <= 0 || double(m) * double(n) * double(k) > kSmallGemm)
+    return blas_sgemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  const int64_t m2 = static_cast<int64_t>(kSmallGemm / double(n * k)) + 1;
+  const int64_t n2 = static_cast<int64_t>(kSmallGemm / double(m * k)) + 1;
+  const bool rows = m2 * (k + n) <= n2 * (k + m);
+  const int64_t pm = rows ? m2 : m, pn = rows ? n : n2;
+  // Padded operand: op(A) [pm, k] (stored [k, pm] if ta) or op(B) [k, pn] (stored [pn, k] if tb).
+  const int64_t pad_floats = rows ? pm * k : pn * k;
+  float* p = cpu_scratch(ScratchSlot::GemmPad, pad_floats + pm * pn);
+  float* pc = p + pad_floats;  // C [pm, pn]
+  std::fill(p, p + pad_floats + (beta != 0.f ? pm * pn : 0), 0.f);  // beta 0: C is overwritten
+  // Copy the r x q block at src (row stride ld) into dst (row stride ldd).
+  auto copy = [](float* dst, int64_t ldd, const float* src, int64_t ld, int64_t r, int64_t q) {
+    for (int64_t i = 0; i < r; ++i) std::copy(src + i * ld, src + i * ld + q, dst + i * ldd);
+  };
+  if (rows) {
+    if (ta) copy(p, pm, a, lda, k, m);
+    else copy(p, k, a, lda, m, k);
+  } else {
+    if (tb) copy(p, k, b, ldb, n, k);
+    else copy(p, pn, b, ldb, k, n);
+  }
+  if (beta != 0.f) copy(pc, pn, c, ldc, m, n);
+  blas_sgemm(ta, tb, pm, pn, k, rows ? p : a, rows ? (ta ? pm : k) : lda, rows ? b : p,
+             rows ? ldb : (tb ? k : pn), beta, pc, pn);
+  copy(c, ldc, pc, pn, m, n);
 }
 
 }  // namespace
@@ -217,14 +270,18 @@ void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
   }
 }
 
-void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g) {
-  if (winograd_applicable(g)) return cpu_conv_x2y_winograd(y, x, w, g);
-  cpu_conv_x2y_im2col(y, x, w, g);
+void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g,
+                  const ConvGeom* plan) {
+  if (winograd_applicable(plan ? *plan : g))
+    return cpu_conv_x2y_winograd(y, x, w, g, kWinogradBandFloats, plan);
+  cpu_conv_x2y_im2col(y, x, w, g, plan);
 }
 
-void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeom& g) {
+void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeom& g,
+                         const ConvGeom* plan) {
+  const bool by_y = lower_y(plan ? *plan : g);
   const int64_t T = g.kh * g.kw, K = g.cx * T, hw = g.hy * g.wy, xhw = g.hx * g.wx;
-  if (!is_pointwise(g) && !lower_y(g) && batch_images(g)) {
+  if (!is_pointwise(g) && !by_y && batch_images(g)) {
     const int64_t cols = g.n * hw;
     float* col = scratch((K + g.cy) * cols);  // col [K, n * hw], then yb [cy, n * hw]
     float* yb = col + K * cols;
@@ -243,7 +300,7 @@ void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeo
     float* yn = y + n * g.cy * hw;
     if (is_pointwise(g)) {
       cpu_gemm(false, false, g.cy, hw, K, w, K, xn, hw, 0.f, yn, hw);  // y = w * x
-    } else if (lower_y(g)) {
+    } else if (by_y) {
       // In bands of output rows, so that z stays ~kBandFloats (the last 7x7 conv to RGB at
       // full resolution would otherwise need 147 floats per pixel).
       const int64_t rows = lower_y_band_rows(g);
@@ -272,14 +329,18 @@ void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeo
   }
 }
 
-void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g) {
-  if (winograd_applicable_y2x(g)) return cpu_conv_y2x_winograd(x, y, w, g);
-  cpu_conv_y2x_im2col(x, y, w, g);
+void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g,
+                  const ConvGeom* plan) {
+  if (winograd_applicable_y2x(plan ? *plan : g))
+    return cpu_conv_y2x_winograd(x, y, w, g, kWinogradBandFloats, plan);
+  cpu_conv_y2x_im2col(x, y, w, g, plan);
 }
 
-void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeom& g) {
+void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeom& g,
+                         const ConvGeom* plan) {
+  const bool by_y = lower_y(plan ? *plan : g);
   const int64_t T = g.kh * g.kw, K = g.cx * T, hw = g.hy * g.wy, xhw = g.hx * g.wx;
-  if (!is_pointwise(g) && !lower_y(g) && batch_images(g)) {
+  if (!is_pointwise(g) && !by_y && batch_images(g)) {
     const int64_t cols = g.n * hw;
     float* col = scratch((K + g.cy) * cols);  // col [K, n * hw], then yb [cy, n * hw]
     float* yb = col + K * cols;
@@ -299,7 +360,7 @@ void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeo
     const float* yn = y + n * g.cy * hw;
     if (is_pointwise(g)) {
       cpu_gemm(true, false, K, hw, g.cy, w, K, yn, hw, 0.f, xn, hw);  // x = w^T * y
-    } else if (lower_y(g)) {
+    } else if (by_y) {
       float* e = scratch(g.cy * T * xhw);
       spread(e, yn, g);
       for (int64_t o = 0; o < g.cy; ++o)  // x[cx, xhw] (+)= w_o[cx, T] * e_o[T, xhw]
@@ -441,8 +502,11 @@ Shape conv_output_shape(const Shape& in, const Shape& weight, const ConvSpec& sp
   return {in[0], cout, ho, wo};
 }
 
-void conv_forward(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
-                  const ConvSpec& spec, Context& ctx) {
+namespace {
+
+// conv_forward; plan: the convolution whose algorithm the CPU uses (null: this one).
+void conv_forward_as(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
+                     const ConvSpec& spec, const detail::ConvGeom* plan, Context& ctx) {
   check_f32_4d(in, "input");
   check_f32_4d(weight, "weight");
   check_f32_4d(out, "output");
@@ -468,10 +532,26 @@ void conv_forward(Tensor& out, const Tensor& in, const Tensor& weight, const Ten
     return;
   }
   if (spec.transposed)
-    detail::cpu_conv_y2x(out.f32(), in.f32(), weight.f32(), g);
+    detail::cpu_conv_y2x(out.f32(), in.f32(), weight.f32(), g, plan);
   else
-    detail::cpu_conv_x2y(out.f32(), in.f32(), weight.f32(), g);
+    detail::cpu_conv_x2y(out.f32(), in.f32(), weight.f32(), g, plan);
   if (bias) bias_add_cpu(out.f32(), bias->f32(), os[0], os[1], os[2] * os[3]);
+}
+
+}  // namespace
+
+void conv_forward(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
+                  const ConvSpec& spec, Context& ctx) {
+  conv_forward_as(out, in, weight, bias, spec, nullptr, ctx);
+}
+
+void conv_forward_window(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
+                         const ConvSpec& spec, const Shape& whole_in, const ConvSpec& whole_spec,
+                         Context& ctx) {
+  CGAN_CHECK(whole_spec.transposed == spec.transposed && whole_spec.stride == spec.stride,
+             "conv_forward_window: the window's and the whole map's convolutions differ");
+  const detail::ConvGeom plan = geometry(whole_in, weight.shape(), whole_spec);
+  conv_forward_as(out, in, weight, bias, spec, &plan, ctx);
 }
 
 void conv_backward_data(Tensor& d_in, const Tensor& d_out, const Tensor& weight,

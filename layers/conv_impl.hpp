@@ -20,8 +20,13 @@ enum class ConvPass { XtoY, YtoX, Filter };
 // enough tiles go by Winograd F(4x4,3x3) in all three passes (layers/conv_winograd.cpp: fused
 // AVX-512 kernels for small maps where the CPU has AVX-512F, else OpenBLAS GEMMs over the
 // transformed operands); the rest by im2col (or pointwise / y-side lowering) + sgemm.
-void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g);
-void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g);
+// plan: the geometry that chooses the algorithm (null: g itself). Exact tiled inference
+// (cgan/tiled.hpp) passes the whole map's convolution for a window of it, so that the window
+// is computed as the whole map is (conv_forward_window).
+void cpu_conv_x2y(float* y, const float* x, const float* w, const ConvGeom& g,
+                  const ConvGeom* plan = nullptr);
+void cpu_conv_y2x(float* x, const float* y, const float* w, const ConvGeom& g,
+                  const ConvGeom* plan = nullptr);
 void cpu_conv_filter(float* dw, const float* x, const float* dy, const ConvGeom& g);
 // The two lowerings cpu_conv_x2y chooses between: Winograd F(4x4,3x3) (layers/conv_winograd.cpp)
 // for stride-1 3x3 convs with >= 16 channels each side and >= 24 output tiles of 4x4 over the
@@ -32,7 +37,8 @@ bool winograd_applicable(const ConvGeom& g);
 // small values to cut bands inside and across images).
 constexpr int64_t kWinogradBandFloats = int64_t(1) << 23;
 void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvGeom& g,
-                           int64_t band_floats = kWinogradBandFloats);
+                           int64_t band_floats = kWinogradBandFloats,
+                           const ConvGeom* plan = nullptr);
 // Without the fused path: the 36 products as OpenBLAS GEMMs over whole transformed operands.
 void cpu_conv_x2y_winograd_unfused(float* y, const float* x, const float* w, const ConvGeom& g,
                                    int64_t band_floats = kWinogradBandFloats);
@@ -47,12 +53,14 @@ void cpu_conv_x2y_winograd_fused(float* y, const float* x, const float* w, const
                                  int64_t band_floats = kWinogradFusedBandFloats);
 void cpu_conv_y2x_winograd_fused(float* x, const float* y, const float* w, const ConvGeom& g,
                                  int64_t band_floats = kWinogradFusedBandFloats);
-void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeom& g);
+void cpu_conv_x2y_im2col(float* y, const float* x, const float* w, const ConvGeom& g,
+                         const ConvGeom* plan = nullptr);
 // The input gradient (YtoX) of a Winograd-eligible conv with pad <= 2 as a Winograd conv of y
 // (flipped, transposed kernel); cpu_conv_y2x uses it where it applies.
 bool winograd_applicable_y2x(const ConvGeom& g);
 void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvGeom& g,
-                           int64_t band_floats = kWinogradBandFloats);
+                           int64_t band_floats = kWinogradBandFloats,
+                           const ConvGeom* plan = nullptr);
 // The filter gradient (accumulated into dw) of a Winograd-eligible conv by Winograd: 36 GEMMs
 // [cy, tiles] x [tiles, cx] between the input transform and the adjoint output transform of dy.
 bool winograd_applicable_filter(const ConvGeom& g);
@@ -64,7 +72,8 @@ void cpu_conv_filter_winograd_unfused(float* dw, const float* x, const float* dy
 // The fused AVX-512 filter gradient (all tiles in one band; else as unfused).
 void cpu_conv_filter_winograd_fused(float* dw, const float* x, const float* dy, const ConvGeom& g);
 void cpu_conv_filter_im2col(float* dw, const float* x, const float* dy, const ConvGeom& g);
-void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeom& g);
+void cpu_conv_y2x_im2col(float* x, const float* y, const float* w, const ConvGeom& g,
+                         const ConvGeom* plan = nullptr);
 // Per-thread scratch reused across calls (no fresh pages to fault in per convolution), one
 // buffer per slot so that buffers live at once do not alias. Valid until the same slot is
 // asked for again on this thread.
@@ -75,11 +84,14 @@ enum class ScratchSlot {
   WinogradInput,
   WinogradOutput,
   FlippedKernel,  // the input gradient's kernel
+  GemmPad,        // cpu_gemm's padded copies of small products
   Count
 };
 float* cpu_scratch(ScratchSlot slot, int64_t floats);
 // C[m, n] = op(A) * op(B) + beta * C, row-major (OpenBLAS, single-threaded), split over the
-// CPU pool; called from inside a pool task it runs serially on that task's thread.
+// CPU pool; called from inside a pool task it runs serially on that task's thread. With
+// OpenBLAS's AVX-512 SkylakeX kernels each element's value does not depend on m, n or its row
+// and column (see gemm_serial); with its other x86-64 kernels it may, in the last bits.
 void cpu_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
               const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 

@@ -635,8 +635,8 @@ void cpu_conv_y2x_winograd_fused(float* x, const float* y, const float* w, const
 }
 
 void cpu_conv_x2y_winograd(float* y, const float* x, const float* w, const ConvGeom& g,
-                           int64_t band_floats) {
-  if (use_fused(g)) return cpu_conv_x2y_winograd_fused(y, x, w, g);
+                           int64_t band_floats, const ConvGeom* plan) {
+  if (use_fused(plan ? *plan : g)) return cpu_conv_x2y_winograd_fused(y, x, w, g);
   cpu_conv_x2y_winograd_unfused(y, x, w, g, band_floats);
 }
 
@@ -692,8 +692,8 @@ bool winograd_applicable_y2x(const ConvGeom& g) {
 
 // The input gradient of a stride-1 3x3 conv is a Winograd conv of dy (flipped_geometry).
 void cpu_conv_y2x_winograd(float* x, const float* y, const float* w, const ConvGeom& g,
-                           int64_t band_floats) {
-  if (use_fused(flipped_geometry(g))) return cpu_conv_y2x_winograd_fused(x, y, w, g);
+                           int64_t band_floats, const ConvGeom* plan) {
+  if (use_fused(flipped_geometry(plan ? *plan : g))) return cpu_conv_y2x_winograd_fused(x, y, w, g);
   cpu_conv_y2x_winograd_unfused(x, y, w, g, band_floats);
 }
 

@@ -255,10 +255,14 @@ class TiledRun {
     return j == 0 ? Shape{1, 3, image_.height, image_.width} : sizes_[j - 1];
   }
 
-  // The tiles of a map of size s: tile/scale pixels of it per side.
+  // The tiles of a map of size s: tile/scale pixels of it per side, rounded down to a multiple
+  // of 4. In both generators every stride-1 3x3 convolution (the ones the CPU may run by
+  // Winograd, which rounds each 4x4 block of outputs as a whole) ends its pass, so its output
+  // windows are these tiles, whose sides then lie on the map's grid of 4x4 blocks (see
+  // conv_forward_window).
   std::vector<Window> grid(const Shape& s) const {
-    const int64_t th = std::max<int64_t>(8, int64_t(opt_.tile) * s[2] / image_.height);
-    const int64_t tw = std::max<int64_t>(8, int64_t(opt_.tile) * s[3] / image_.width);
+    const int64_t th = std::max<int64_t>(8, int64_t(opt_.tile) * s[2] / image_.height / 4 * 4);
+    const int64_t tw = std::max<int64_t>(8, int64_t(opt_.tile) * s[3] / image_.width / 4 * 4);
     std::vector<Window> g;
     for (int64_t y = 0; y < s[2]; y += th)
       for (int64_t x = 0; x < s[3]; x += tw)
@@ -321,9 +325,12 @@ class TiledRun {
         ops::zero_pad_forward(y, x, zero, ctx_);
         x = y;
       }
+      // Computed as the whole map's convolution is (the same algorithm; the same rounding where
+      // OpenBLAS's products do not depend on the matrix shape, see conv_forward_window).
       const ConvSpec valid{static_cast<int>(s), 0, 0, false};
       Tensor out = Tensor::empty(conv_output_shape(x.shape(), w.shape(), valid), ctx_);
-      conv_forward(out, x, w, bias(st), valid, ctx_);
+      conv_forward_window(out, x, w, bias(st), valid, {in[0], in[1], in[2] + 2 * r, in[3] + 2 * r},
+                          spec, ctx_);
       CGAN_CHECK(out.dim(2) == win.h() && out.dim(3) == win.w(), "tiled inference: conv window");
       return out;
     }
@@ -337,7 +344,7 @@ class TiledRun {
     Tensor x = j == first ? src_.read(have, ctx_) : eval(first, j - 1, have);
     const ConvSpec full{static_cast<int>(s), 0, 0, true};
     Tensor y = Tensor::empty(conv_output_shape(x.shape(), w.shape(), full), ctx_);
-    conv_forward(y, x, w, bias(st), full, ctx_);
+    conv_forward_window(y, x, w, bias(st), full, in, spec, ctx_);
     // y's row u is output row have.y0*s - p + u.
     ops::Pad2d crop;
     crop.top = static_cast<int>(win.y0 - (have.y0 * s - p));

@@ -24,6 +24,17 @@ Shape conv_output_shape(const Shape& in, const Shape& weight, const ConvSpec& sp
 // out = conv(in, weight) + bias. `out` must already have conv_output_shape(); bias [Cout] or null.
 void conv_forward(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
                   const ConvSpec& spec, Context& ctx);
+// conv_forward for a window of a larger convolution (exact tiled inference, cgan/tiled.hpp):
+// `in` is a window, already padded, of what conv_forward would read for an input of shape
+// `whole_in` with `whole_spec` (same stride and kind). The CPU computes it as it would compute
+// that whole convolution (Winograd F(4x4,3x3) or im2col, fused or not, the same lowering),
+// given an output window whose sides lie on the map's grid of 4x4 blocks or at its edges
+// (Winograd rounds each block as a whole). Each output is then the whole map's to float
+// rounding, and bit for bit where OpenBLAS's products round independently of the matrix shape
+// (its AVX-512 SkylakeX kernels; not e.g. its Haswell or Zen ones). CUDA: as conv_forward.
+void conv_forward_window(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
+                         const ConvSpec& spec, const Shape& whole_in, const ConvSpec& whole_spec,
+                         Context& ctx);
 // d_in (shape of the input) = dL/d_in, overwritten.
 void conv_backward_data(Tensor& d_in, const Tensor& d_out, const Tensor& weight,
                         const ConvSpec& spec, Context& ctx);
