@@ -5,14 +5,21 @@
 // the features and the gradient of sum(features * R) with respect to the [-1,1] input (the
 // path the content loss takes back to the generator). Plus loading of full classifier files.
 //
-// Tolerances (float32 CPU engine against a float64 reference): features max|a-b|/max|b|
-// < 1e-4; input gradient max|a-b|/max|b| < 1e-2 and ||a-b||/||b|| < 1e-3. Typical errors
-// are below 1e-6 for both. The gradient bounds are looser for ReLU decisions at near-ties: a
-// pre-activation within float32 rounding of 0 may pass in one precision and not in the other,
-// which drops or adds that one unit's whole gradient path. Seen with the torchvision-style
-// random weights, [2,3,45,37] BGR, conv4_4: one conv2_1 unit at +1.6e-7 (in float64); the
-// difference was that unit's contribution to within 5e-7 of the largest gradient entry, and
-// measured 1.1e-3 (max) and 2.8e-4 (L2) in all.
+// Oracle and tolerances (tests/common/vgg_ref_util.hpp has the derivation): a float32 error
+// model, not numbers measured on one machine. Features: every element within 2^-16 of its
+// unit's absolute-value scale s = |W| * |h| + |b| of float64 (seen: <= 0.06 of that). Input
+// gradient: the exact float64 gradient, except at near-tie decisions (a ReLU pre-activation or a
+// max-pool window margin within the model's float32 error), which a float32 engine may take
+// either way and which then move one unit's whole gradient path; the reference finds which of
+// those near-ties ours took the other way (only those can differ, and only as many as the model
+// makes likely: its 1e-6 tail, 4-21 a case) and recomputes the float64 gradient with them. Ours
+// must be within tau (relative L2; 5 tau max-norm) of that, tau being 2^-20 times the backward's
+// cancellation factor (2.4-8.3e-5 here; seen: <= 0.085 tau). No count of allowed flips tuned on
+// one machine: which near-ties flip depends on the CPU's OpenBLAS kernel, the conv algorithm and
+// the thread count (issue 23). Checked machine-independent by running under
+// OPENBLAS_CORETYPE=Haswell/SkylakeX/Zen/Sandybridge/Prescott, CGAN_CPU_CONV=im2col and
+// winograd-unfused, CGAN_NUM_THREADS=1..3: 1 to 5 flips per run (at most 2 in a case), all
+// explained, the same verdict everywhere.
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -25,6 +32,7 @@
 #include "cgan/safetensors.hpp"
 #include "cgan/vgg.hpp"
 #include "common/test_util.hpp"
+#include "common/vgg_ref_util.hpp"
 
 using namespace cgan;
 using nn::Tape;
@@ -34,21 +42,6 @@ namespace {
 
 using Layer = VGG19Features::Layer;
 using TensorList = std::vector<std::pair<std::string, Tensor>>;
-
-constexpr double kFeatTol = 1e-4;
-// The input gradient goes back through ReLU masks and 2x2 max-pool choices: where a random
-// network has a near tie (two window values within rounding), the last-bit difference between
-// two correct forwards (ours is Winograd F(4x4,3x3), features within ~3e-6; PyTorch's is
-// im2col-like) routes that gradient to the other element, which changes the input gradient
-// over its whole receptive field. So the gradient check is two-part:
-//  * the cases agree to kGradCleanTol (measured ~4e-7 .. 7e-7 relative L2) except at most
-//    kGradMaxFlips of the 10 per weight file (a wrong backward breaks them all);
-//  * those few stay within kGradL2Tol / kGradMaxTol (measured: one case, bgr odd shape at
-//    conv4_4 after ReLU, 1.7e-2 L2 and 2.0e-2 max; with F(2x2) another case 4.5e-3 L2).
-constexpr double kGradCleanTol = 1e-5;
-constexpr int kGradMaxFlips = 2;
-constexpr double kGradL2Tol = 5e-2;
-constexpr double kGradMaxTol = 1e-1;
 
 // The torchvision features.N indices and channel widths up to conv4_4.
 struct ConvInfo {
@@ -80,22 +73,15 @@ TensorList random_vgg_weights(uint64_t seed) {
   return out;
 }
 
-const char* order_name(ChannelOrder o) { return o == ChannelOrder::RGB ? "rgb" : "bgr"; }
-
 struct Case {
   Shape shape;
   ChannelOrder order;
 };
 
-struct Errors {
-  double feat = 0, grad_max = 0, grad_l2 = 0;
-  int flips = 0;  // cases whose input gradient differs by more than kGradCleanTol (L2)
-};
-
 // Runs `cases` through a VGG19Features (layer, before/after ReLU) loaded from `weights`, and
-// through vgg_ref.py; returns the worst errors over the cases.
-Errors parity(const std::string& weights, Layer layer, bool after_relu,
-              const std::vector<Case>& cases, VGG19Features::Preprocessing expect) {
+// through vgg_ref.py; checks each case under the error model; returns the flips it saw.
+int parity(const std::string& weights, Layer layer, bool after_relu,
+           const std::vector<Case>& cases, VGG19Features::Preprocessing expect) {
   Context ctx;
   VGG19Features::Options o;
   o.last = layer;
@@ -104,67 +90,40 @@ Errors parity(const std::string& weights, Layer layer, bool after_relu,
   vgg.load(weights);
   REQUIRE(vgg.preprocessing() == expect);
 
-  const std::string dir = test::temp_dir("vgg_parity");
-  TensorList ins;
-  std::map<std::string, std::string> meta;
-  std::vector<Tensor> feats, grads;
+  const std::string name = std::string(layer == Layer::Conv4_4 ? "conv4_4" : "conv3_2") +
+                           (after_relu ? " after ReLU" : " before ReLU");
+  std::vector<test::VggCase> runs;
   for (size_t k = 0; k < cases.size(); ++k) {
-    const std::string ks = std::to_string(k);
-    const Tensor x = test::random_tensor(cases[k].shape, 700 + k);
+    test::VggCase c;
+    c.label = name;
+    c.order = cases[k].order;
+    c.x = test::random_tensor(cases[k].shape, 700 + k);
     Tape tape(ctx);
-    Var xv = nn::input(x, true);
-    Var f = vgg.forward(tape, xv, cases[k].order);
-    const Tensor r = test::random_tensor(f->value.shape(), 800 + k);
-    tape.backward(f, r);
+    Var xv = nn::input(c.x, true);
+    Var f = vgg.forward(tape, xv, c.order);
+    c.r = test::random_tensor(f->value.shape(), 800 + k);
+    tape.backward(f, c.r);
     REQUIRE(xv->grad.defined());
-    feats.push_back(f->value);
-    grads.push_back(xv->grad);
-    ins.emplace_back("x." + ks, x);
-    ins.emplace_back("r." + ks, r);
-    meta["order." + ks] = order_name(cases[k].order);
+    c.feat = f->value.to_vector();
+    c.grad = xv->grad.to_vector();
+    runs.push_back(std::move(c));
   }
   // The frozen network got no parameter gradients along the way.
   float gmax = 0;
   for (float g : vgg.params().grads().to_vector()) gmax = std::max(gmax, std::abs(g));
   REQUIRE(gmax == 0.0f);
-  write_safetensors(dir + "/in.safetensors", ins, meta);
-  {  // ours beside the reference, for inspection when a comparison fails
-    TensorList ours;
-    for (size_t k = 0; k < cases.size(); ++k) {
-      ours.emplace_back("feat." + std::to_string(k), feats[k]);
-      ours.emplace_back("d_x." + std::to_string(k), grads[k]);
-    }
-    write_safetensors(dir + "/ours.safetensors", ours);
-  }
 
-  const std::string cmd = test::python() + " " + CGAN_SOURCE_DIR + "/tests/python/vgg_ref.py " +
-                          weights + " " + dir + "/in.safetensors " + dir + "/ref.safetensors" +
-                          (layer == Layer::Conv4_4 ? " --layer conv4_4" : " --layer conv3_2") +
-                          (after_relu ? "" : " --before-relu");
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  const SafeTensors ref = read_safetensors(dir + "/ref.safetensors");
-  REQUIRE(ref.metadata.at("preprocessing") ==
-          (expect == VGG19Features::Preprocessing::Caffe ? "caffe" : "torchvision"));
-
-  Errors worst;
-  for (size_t k = 0; k < cases.size(); ++k) {
-    const std::string ks = std::to_string(k);
-    const Tensor& rf = ref.at("feat." + ks);
-    REQUIRE(rf.shape() == feats[k].shape());
-    const double ef = test::max_rel_error(feats[k].to_vector(), rf.to_vector());
-    const std::vector<float> ga = grads[k].to_vector(), gb = ref.f32("d_x." + ks).to_vector();
-    const double eg = test::max_rel_error(ga, gb), eg2 = test::rel_l2_error(ga, gb);
-    std::cout << "  " << (layer == Layer::Conv4_4 ? "conv4_4" : "conv3_2")
-              << (after_relu ? " after ReLU" : " before ReLU") << " "
-              << shape_str(cases[k].shape) << " " << order_name(cases[k].order)
-              << " -> features " << shape_str(feats[k].shape()) << ": rel err features " << ef
-              << ", d_input " << eg << " (max) " << eg2 << " (L2)" << std::endl;
-    worst.feat = std::max(worst.feat, ef);
-    worst.grad_max = std::max(worst.grad_max, eg);
-    worst.grad_l2 = std::max(worst.grad_l2, eg2);
-    if (eg2 > kGradCleanTol) ++worst.flips;
+  std::string conv;
+  const std::vector<test::VggVerdict> v =
+      test::vgg_reference(weights, layer == Layer::Conv4_4, after_relu, runs, &conv);
+  REQUIRE(conv == (expect == VGG19Features::Preprocessing::Caffe ? "caffe" : "torchvision"));
+  int flips = 0;
+  for (size_t k = 0; k < runs.size(); ++k) {
+    test::check_vgg_verdict(v[k], name + " " + shape_str(runs[k].x.shape()) + " " +
+                                      test::vgg_order_name(runs[k].order));
+    flips += v[k].flips;
   }
-  return worst;
+  return flips;
 }
 
 // Every layer/ReLU option on both shapes and both channel orders (a few combinations only,
@@ -172,24 +131,14 @@ Errors parity(const std::string& weights, Layer layer, bool after_relu,
 void parity_all(const std::string& weights, VGG19Features::Preprocessing expect) {
   const Shape odd{2, 3, 45, 37}, square{1, 3, 64, 64};
   const auto RGB = ChannelOrder::RGB, BGR = ChannelOrder::BGR;
-  int flips = 0;
-  auto check = [&flips](const Errors& e) {
-    CHECK(e.feat < kFeatTol);
-    CHECK(e.grad_l2 < kGradL2Tol);
-    CHECK(e.grad_max < kGradMaxTol);
-    flips += e.flips;
-  };
-  Errors e = parity(weights, Layer::Conv4_4, true,
-                    {{odd, RGB}, {odd, BGR}, {square, RGB}, {square, BGR}}, expect);
-  check(e);
-  e = parity(weights, Layer::Conv4_4, false, {{odd, BGR}, {square, RGB}}, expect);
-  check(e);
-  e = parity(weights, Layer::Conv3_2, true, {{odd, RGB}, {square, BGR}}, expect);
-  check(e);
-  e = parity(weights, Layer::Conv3_2, false, {{odd, BGR}, {square, RGB}}, expect);
-  check(e);
-  INFO("cases with an input gradient beyond " << kGradCleanTol << " (max-pool route flips)");
-  CHECK(flips <= kGradMaxFlips);
+  int flips = parity(weights, Layer::Conv4_4, true,
+                     {{odd, RGB}, {odd, BGR}, {square, RGB}, {square, BGR}}, expect);
+  flips += parity(weights, Layer::Conv4_4, false, {{odd, BGR}, {square, RGB}}, expect);
+  flips += parity(weights, Layer::Conv3_2, true, {{odd, RGB}, {square, BGR}}, expect);
+  flips += parity(weights, Layer::Conv3_2, false, {{odd, BGR}, {square, RGB}}, expect);
+  // For the log only: each case checked that its flips are near-ties, within the model's cap.
+  std::cout << "  near-tie decisions ours took the other way than float64: " << flips
+            << std::endl;
 }
 
 Tensor flip_channels(const Tensor& x) {
