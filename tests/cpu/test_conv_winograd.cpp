@@ -127,10 +127,14 @@ TEST_CASE("conv: Winograd F(4x4,3x3) forward and input gradient match a float64 
     const double ew = rel_err(yw, ref), ei = rel_err(yi, ref);
     INFO("[" << g.n << "," << g.cx << "->" << g.cy << "," << g.hx << "x" << g.wx << "] pad "
              << g.pad << ": Winograd rel. error " << ew << ", im2col " << ei);
-    // F(4x4)'s coefficients (up to 8 in A, 5 in B) cost accuracy: measured 2e-7 .. 9e-6, 5-20x
-    // im2col's own rounding, growing with the channel count (256 -> 256: 8.7e-6).
+    // F(4x4)'s coefficients (up to 8 in A, 5 in B) cost accuracy: 2e-7 .. 1.2e-5 of max |y|
+    // against float64, growing with the channel count, under every OpenBLAS kernel set tried
+    // (OPENBLAS_CORETYPE SkylakeX, Haswell, Zen, Prescott; fused and unfused). The bound is
+    // against float64 only: a ratio to im2col's error (this test's former second check) made
+    // the oracle depend on the BLAS kernels of the machine (39x here, 46x under Prescott,
+    // against a limit of 50). A wrong transform coefficient, a lost channel (1/cx of y) or a
+    // tile off by one is >= 1e-3.
     CHECK(ew < 2.5e-5);
-    CHECK(ew < 50 * ei + 1e-6);
     // Bands of one tile row, and bands that cut across the images of a batch. Not bitwise the
     // same: OpenBLAS orders a dot product differently for another column count, and A^T
     // amplifies that (measured up to 9e-6 of max |y| apart).
@@ -149,7 +153,6 @@ TEST_CASE("conv: Winograd F(4x4,3x3) forward and input gradient match a float64 
     const double dw_err = rel_err(dxw, dref), di_err = rel_err(dxi, dref);
     INFO("input gradient: Winograd rel. error " << dw_err << ", im2col " << di_err);
     CHECK(dw_err < 2.5e-5);
-    CHECK(dw_err < 50 * di_err + 1e-6);
     if (k == 5)
       WARN("256->256 20x17: max |error| / max |y| vs float64: Winograd " << ew << ", im2col "
                                                                          << ei);
