@@ -46,6 +46,18 @@ inline train::TrainConfig tiny_config(const std::string& out_dir) {
   return c;
 }
 
+// The loader options the trainer derives from a config (photos, cartoons, size, batch, seed):
+// an identical loader yields the trainer's batches, position by position.
+inline train::DataOptions trainer_data_options(const train::TrainConfig& c) {
+  train::DataOptions o;
+  o.photo_dir = c.photo_dir;
+  o.cartoon_dir = c.cartoon_dir;
+  o.size = c.size;
+  o.batch = c.batch;
+  o.seed = c.seed;
+  return o;
+}
+
 inline std::string shared_vgg() {
   return shared_dir() + "/weights/vgg19_conv4_4_caffe.safetensors";
 }

@@ -153,13 +153,7 @@ TEST_CASE("training steps match PyTorch (losses and updated parameters)") {
   {
     // The trainer's loader is deterministic: an identical loader yields the same batches
     // (checked below: the probe's losses on them are the trainer's, bit for bit).
-    train::DataOptions o;
-    o.photo_dir = c.photo_dir;
-    o.cartoon_dir = c.cartoon_dir;
-    o.size = c.size;
-    o.batch = c.batch;
-    o.seed = c.seed;
-    train::DataLoader dl(o);
+    train::DataLoader dl(test::trainer_data_options(c));
     Named b;
     for (int k = 0; k < steps; ++k) {
       batches.push_back(dl.make_batch(k / 2, k % 2));

@@ -108,13 +108,7 @@ TEST_CASE("training steps on the GPU match the CPU") {
   SeedDiscriminator::Options dopt;
   dopt.features = cfg.d_features;
   test::DiscProbe dprobe(dopt);
-  train::DataOptions o;  // the trainers' batches (deterministic in the position)
-  o.photo_dir = cfg.photo_dir;
-  o.cartoon_dir = cfg.cartoon_dir;
-  o.size = cfg.size;
-  o.batch = cfg.batch;
-  o.seed = cfg.seed;
-  train::DataLoader dl(o);
+  train::DataLoader dl(test::trainer_data_options(cfg));  // the trainers' batches
   // convolutions on the longest path: generator (10 + 2 per residual block) + VGG (12)
   const double path_tol = kConv * (10 + 2 * cfg.g_residuals + 12);
   const double stage_tol = kConvsPerStage * kConv;
