@@ -26,6 +26,7 @@
 #include "kernels/bias.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/instance_norm.hpp"
+#include "kernels/instance_norm_nhwc.hpp"
 #include "kernels/losses.hpp"
 #include "kernels/maxpool.hpp"
 #include "kernels/padding.hpp"
@@ -194,6 +195,46 @@ void run_all() {
       kernels::instance_norm_backward(dx, dscale, dshift, dy, x, mean, rstd, scale, y, sh.N,
                                       sh.C, HW, kernels::NormAct::ReLU, 0.f, ws, s);
     });
+    // Channels-last, F32 and BF16 storage (the bf16 training path's layout). The bytes are the
+    // minimum traffic (each map once), so %copy is the fraction of the copy bandwidth reached;
+    // the statistics pass re-reads the input on top of that.
+    {
+      const size_t nhwc_ws = kernels::instance_norm_nhwc_workspace_bytes(sh.N, HW, sh.C);
+      void* ws2 = nullptr;
+      CGAN_CUDA_CHECK(cudaMalloc(&ws2, nhwc_ws));
+      b.record("in_nhwc_f32_fwd_relu", "cgan", tag, 2 * n * F, [&] {
+        kernels::instance_norm_nhwc_forward<float>(y, mean, rstd, x, scale, shift, nullptr,
+                                                   sh.N, HW, sh.C, 1e-5f,
+                                                   kernels::NormAct::ReLU, 0.f, ws2, s);
+      });
+      b.record("in_nhwc_f32_bwd_relu", "cgan", tag, 4 * n * F, [&] {
+        kernels::instance_norm_nhwc_backward<float>(dx, dscale, dshift, dy, x, mean, rstd,
+                                                    scale, y, sh.N, HW, sh.C,
+                                                    kernels::NormAct::ReLU, 0.f, ws2, s);
+      });
+      // bf16 maps in the float buffers' first halves (the values do not matter for speed).
+      auto* xb = reinterpret_cast<bf16*>(x);
+      auto* yb = reinterpret_cast<bf16*>(y);
+      auto* dyb = reinterpret_cast<bf16*>(dy);
+      auto* dxb = reinterpret_cast<bf16*>(dx);
+      const double H2 = 2;
+      b.record("in_nhwc_bf16_fwd_relu", "cgan", tag, 2 * n * H2, [&] {
+        kernels::instance_norm_nhwc_forward<bf16>(yb, mean, rstd, xb, scale, shift, nullptr,
+                                                  sh.N, HW, sh.C, 1e-5f,
+                                                  kernels::NormAct::ReLU, 0.f, ws2, s);
+      });
+      b.record("in_nhwc_bf16_fwd_res", "cgan", tag, 3 * n * H2, [&] {
+        kernels::instance_norm_nhwc_forward<bf16>(yb, mean, rstd, xb, scale, shift, dxb, sh.N,
+                                                  HW, sh.C, 1e-5f, kernels::NormAct::None, 0.f,
+                                                  ws2, s);
+      });
+      b.record("in_nhwc_bf16_bwd_relu", "cgan", tag, 4 * n * H2, [&] {
+        kernels::instance_norm_nhwc_backward<bf16>(dxb, dscale, dshift, dyb, xb, mean, rstd,
+                                                   scale, yb, sh.N, HW, sh.C,
+                                                   kernels::NormAct::ReLU, 0.f, ws2, s);
+      });
+      CGAN_CUDA_CHECK(cudaFree(ws2));
+    }
     b.record("mse_const_loss", "cgan", tag, 2 * n * F,
              [&] { kernels::mse_const_loss(mean, dx, x, 1.f, 1.f, n, ws, s); });
     b.record("l1_loss", "cgan", tag, 3 * n * F,
@@ -233,7 +274,7 @@ void run_all() {
     CGAN_CUDA_CHECK(cudaDeviceSynchronize());  // see dalloc
     // read p, g, m, v; write p, m, v
     b.record("adam", "cgan", "11.1M", 7.0 * n * sizeof(float),
-             [&] { kernels::adam_step(p, m, v, g, n, dh, s); });
+             [&] { kernels::adam_step(p, m, v, g, n, dh, {}, s); });
     for (float* q : {p, g, m, v}) CGAN_CUDA_CHECK(cudaFree(q));
     CGAN_CUDA_CHECK(cudaFree(dh));
   }

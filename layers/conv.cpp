@@ -416,8 +416,8 @@ namespace {
 
 void check_f32_4d(const Tensor& t, const char* what) {
   CGAN_CHECK(t.defined(), "conv: " << what << " is undefined");
-  CGAN_CHECK(t.dtype() == DType::F32 && t.ndim() == 4,
-             "conv: " << what << " must be a 4-D float32 tensor, got " << t.str());
+  CGAN_CHECK(t.dtype() == DType::F32 && t.ndim() == 4 && t.layout() == Layout::NCHW,
+             "conv: " << what << " must be a 4-D F32 NCHW tensor, got " << t.str());
 }
 
 void check_device(const Tensor& t, const char* what, Context& ctx) {

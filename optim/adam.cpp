@@ -1,5 +1,6 @@
 #include "cgan/adam.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
@@ -71,10 +72,66 @@ void Adam::step(Context& ctx) {
   ProfileScope prof(ctx, "adam");
   if (device_.is_cuda())
     kernels::adam_step(params_.f32(), m_.f32(), v_.f32(), grads_.f32(), params_.numel(), h,
-                       ctx.stream());
+                       mirror(), ctx.stream());
   else
-    cpu::adam_step(params_.f32(), m_.f32(), v_.f32(), grads_.f32(), params_.numel(), h);
+    cpu::adam_step(params_.f32(), m_.f32(), v_.f32(), grads_.f32(), params_.numel(), h,
+                   mirror());
   ++step_;
+}
+
+Bf16Mirror Adam::mirror() const {
+  Bf16Mirror mr;
+  if (!mirror_.defined()) return mr;
+  mr.out = mirror_.data<uint16_t>();
+  mr.segs = mirror_nseg_ ? mirror_segs_.data<MirrorSegment>() : nullptr;
+  mr.nseg = mirror_nseg_;
+  return mr;
+}
+
+void Adam::set_bf16_mirror(Tensor mirror, const std::vector<FilterSegment>& filters,
+                           Context& ctx) {
+  CGAN_CHECK(ctx.device() == device_, "Adam::set_bf16_mirror: the optimizer lives on "
+                                          << device_.str() << " but the context is on "
+                                          << ctx.device().str());
+  CGAN_CHECK(mirror.defined() && mirror.dtype() == DType::BF16 &&
+                 mirror.numel() == params_.numel() && mirror.device() == device_,
+             "Adam::set_bf16_mirror: the mirror must be BF16 with " << params_.numel()
+                 << " elements on " << device_.str() << ", got "
+                 << (mirror.defined() ? mirror.str() : std::string("an undefined tensor")));
+  std::vector<MirrorSegment> segs;
+  for (const FilterSegment& f : filters)
+    segs.push_back({f.offset, f.K, f.C, f.R, f.S});
+  std::sort(segs.begin(), segs.end(),
+            [](const MirrorSegment& a, const MirrorSegment& b) { return a.offset < b.offset; });
+  int64_t end = 0;
+  for (const MirrorSegment& g : segs) {
+    CGAN_CHECK(g.K > 0 && g.C > 0 && g.R > 0 && g.S > 0 && g.offset >= end &&
+                   g.offset + g.K * g.C * g.R * g.S <= params_.numel(),
+               "Adam::set_bf16_mirror: filter [" << g.K << "," << g.C << "," << g.R << ","
+                   << g.S << "] at " << g.offset << " overlaps another or leaves the "
+                   << params_.numel() << "-element buffer");
+    end = g.offset + g.K * g.C * g.R * g.S;
+  }
+  mirror_nseg_ = static_cast<int>(segs.size());
+  if (!segs.empty()) {
+    // MirrorSegment is 5 int64: kept in a float tensor's storage (10 floats each).
+    static_assert(sizeof(MirrorSegment) == 10 * sizeof(float), "MirrorSegment size");
+    Tensor host = Tensor::empty_cpu({int64_t(segs.size()) * 10});
+    std::memcpy(host.raw(), segs.data(), segs.size() * sizeof(MirrorSegment));
+    mirror_segs_ = host.to(ctx);
+  } else {
+    mirror_segs_ = Tensor();
+  }
+  mirror_ = std::move(mirror);
+  refresh_bf16_mirror(ctx);
+}
+
+void Adam::refresh_bf16_mirror(Context& ctx) {
+  if (!mirror_.defined()) return;
+  if (device_.is_cuda())
+    kernels::write_bf16_mirror(params_.f32(), params_.numel(), mirror(), ctx.stream());
+  else
+    cpu::write_bf16_mirror(params_.f32(), params_.numel(), mirror());
 }
 
 void Adam::set_lr(float lr) {

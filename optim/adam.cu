@@ -1,3 +1,5 @@
+#include <cuda_bf16.h>
+
 #include "kernels/kernel_util.cuh"
 #include "optim/adam_impl.hpp"
 
@@ -15,9 +17,16 @@ __device__ __forceinline__ void adam_elem(float& p, float& m, float& v, float g,
   p -= step_size * m / (sqrtf(v) / bc2_sqrt + eps);
 }
 
+__device__ __forceinline__ void mirror_store(const Bf16Mirror& mr, int64_t i, float p) {
+  const __nv_bfloat16 b = __float2bfloat16_rn(p);
+  uint16_t bits;
+  memcpy(&bits, &b, 2);
+  mr.out[mirror_index(i, mr.segs, mr.nseg)] = bits;
+}
+
 template <bool kVec>
 __global__ void adam_kernel(float* params, float* m, float* v, const float* __restrict__ grads,
-                            int64_t n, AdamHyper* h) {
+                            int64_t n, AdamHyper* h, Bf16Mirror mr) {
   // Read through volatile: the last block rewrites `step` below and the load must not be
   // served from a stale cache line or moved after that point.
   const volatile AdamHyper* hv = h;
@@ -49,11 +58,19 @@ __global__ void adam_kernel(float* params, float* m, float* v, const float* __re
       p4[i] = p;
       m4[i] = mm;
       v4[i] = vv;
+      if (mr.out) {
+        mirror_store(mr, 4 * i, p.x);
+        mirror_store(mr, 4 * i + 1, p.y);
+        mirror_store(mr, 4 * i + 2, p.z);
+        mirror_store(mr, 4 * i + 3, p.w);
+      }
     }
     done = n4 << 2;
   }
-  for (int64_t i = done + tid; i < n; i += stride)
+  for (int64_t i = done + tid; i < n; i += stride) {
     adam_elem(params[i], m[i], v[i], grads[i], b1, b2, eps, wd, step_size, bc2_sqrt);
+    if (mr.out) mirror_store(mr, i, params[i]);
+  }
 
   // The last block to finish advances the step counter. Every block has read `step` before
   // it counts itself done, so no block can see the new value.
@@ -71,18 +88,29 @@ __global__ void adam_kernel(float* params, float* m, float* v, const float* __re
     }
   }
 }
+__global__ void mirror_kernel(const float* __restrict__ params, int64_t n, Bf16Mirror mr) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride)
+    mirror_store(mr, i, params[i]);
+}
 }  // namespace
 
+void write_bf16_mirror(const float* params, int64_t n, Bf16Mirror mirror, Stream stream) {
+  if (n == 0 || !mirror.out) return;
+  mirror_kernel<<<detail::grid_for(n, kBlock), kBlock, 0, stream>>>(params, n, mirror);
+  CGAN_CUDA_LAUNCH_CHECK();
+}
+
 void adam_step(float* params, float* m, float* v, const float* grads, int64_t n,
-               AdamHyper* hyper, Stream stream) {
+               AdamHyper* hyper, Bf16Mirror mirror, Stream stream) {
   const bool vec = detail::aligned16(params) && detail::aligned16(m) && detail::aligned16(v) &&
                    detail::aligned16(grads);
   // Even for n == 0 the launch runs so that the step counter advances like on the CPU.
   const int grid = detail::grid_for(vec ? (n + 3) / 4 : n, kBlock);
   if (vec)
-    adam_kernel<true><<<grid, kBlock, 0, stream>>>(params, m, v, grads, n, hyper);
+    adam_kernel<true><<<grid, kBlock, 0, stream>>>(params, m, v, grads, n, hyper, mirror);
   else
-    adam_kernel<false><<<grid, kBlock, 0, stream>>>(params, m, v, grads, n, hyper);
+    adam_kernel<false><<<grid, kBlock, 0, stream>>>(params, m, v, grads, n, hyper, mirror);
   CGAN_CUDA_LAUNCH_CHECK();
 }
 

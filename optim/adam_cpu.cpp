@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "cgan/dtype.hpp"
 #include "kernels/cpu_parallel.hpp"
 #include "optim/adam_impl.hpp"
 
@@ -34,8 +35,16 @@ class FlushSubnormals {
 
 }  // namespace
 
+void write_bf16_mirror(const float* params, int64_t n, Bf16Mirror mr) {
+  if (!mr.out) return;
+  parallel_for(n, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      mr.out[mirror_index(i, mr.segs, mr.nseg)] = float_to_bf16(params[i]);
+  });
+}
+
 void adam_step(float* params, float* m, float* v, const float* grads, int64_t n,
-               AdamHyper* h) {
+               AdamHyper* h, Bf16Mirror mirror) {
   const int t = h->step + 1;
   // As torch: bias corrections in double, then the per-element math in float.
   const double bc1 = 1.0 - std::pow(double(h->beta1), t);
@@ -77,6 +86,7 @@ void adam_step(float* params, float* m, float* v, const float* grads, int64_t n,
       p[i] -= step_size * mm[i] / denom;
     }
   });
+  write_bf16_mirror(params, n, mirror);
   h->step = t;
 }
 

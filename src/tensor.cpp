@@ -55,24 +55,37 @@ Storage::~Storage() {
   }
 }
 
-Tensor Tensor::empty(const Shape& shape, Context& ctx, DType dtype) {
+const char* layout_name(Layout l) { return l == Layout::NHWC ? "NHWC" : "NCHW"; }
+
+namespace {
+void check_layout(const Shape& shape, Layout layout) {
+  CGAN_CHECK(layout == Layout::NCHW || shape.size() == 4,
+             "an NHWC tensor must be 4-D [N,C,H,W], got shape " << shape_str(shape));
+}
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape, Context& ctx, DType dtype, Layout layout) {
+  check_layout(shape, layout);
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
+  t.layout_ = layout;
   t.storage_ = std::make_shared<Storage>(t.nbytes(), ctx.device(), ctx.allocator_ptr());
   return t;
 }
 
-Tensor Tensor::empty_cpu(const Shape& shape, DType dtype) {
+Tensor Tensor::empty_cpu(const Shape& shape, DType dtype, Layout layout) {
+  check_layout(shape, layout);
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
+  t.layout_ = layout;
   t.storage_ = std::make_shared<Storage>(t.nbytes(), Device::cpu(), nullptr);
   return t;
 }
 
-Tensor Tensor::zeros(const Shape& shape, Context& ctx, DType dtype) {
-  Tensor t = empty(shape, ctx, dtype);
+Tensor Tensor::zeros(const Shape& shape, Context& ctx, DType dtype, Layout layout) {
+  Tensor t = empty(shape, ctx, dtype, layout);
   if (ctx.is_cuda()) {
     CGAN_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.nbytes(), ctx.stream()));
   } else {
@@ -118,6 +131,11 @@ Tensor Tensor::view(const Shape& shape) const {
   CGAN_CHECK(shape_numel(shape) == numel(),
              "view: cannot view " << shape_str(shape_) << " as " << shape_str(shape));
   Tensor t = *this;
+  if (layout_ == Layout::NHWC && shape != shape_) {
+    CGAN_CHECK(shape.size() == 1, "view: an NHWC tensor " << shape_str(shape_)
+                                      << " can be viewed flat but not as " << shape_str(shape));
+    t.layout_ = Layout::NCHW;  // 1-D: no layout
+  }
   t.shape_ = shape;
   return t;
 }
@@ -133,7 +151,8 @@ Tensor Tensor::slice(int64_t begin, int64_t end) const {
 }
 
 void Tensor::copy_from(const Tensor& src, Context& ctx) {
-  CGAN_CHECK(src.numel() == numel() && src.dtype() == dtype(),
+  CGAN_CHECK(src.numel() == numel() && src.dtype() == dtype() &&
+                 (src.layout() == layout() || ndim() != 4 || src.ndim() != 4),
              "copy_from: " << src.str() << " into " << str());
   const size_t n = nbytes();
   if (n == 0) return;
@@ -156,13 +175,13 @@ void Tensor::copy_from(const Tensor& src, Context& ctx) {
 }
 
 Tensor Tensor::to(Context& ctx) const {
-  Tensor t = empty(shape_, ctx, dtype_);
+  Tensor t = empty(shape_, ctx, dtype_, layout_);
   t.copy_from(*this, ctx);
   return t;
 }
 
 Tensor Tensor::to_cpu(Context& ctx) const {
-  Tensor t = empty_cpu(shape_, dtype_);
+  Tensor t = empty_cpu(shape_, dtype_, layout_);
   t.copy_from(*this, ctx);
   return t;
 }
@@ -207,7 +226,9 @@ void Tensor::fill(float value, Context& ctx) {
 
 std::string Tensor::str() const {
   std::ostringstream os;
-  os << "Tensor" << shape_str(shape_) << " " << dtype_name(dtype_) << " " << device().str();
+  os << "Tensor" << shape_str(shape_) << " " << dtype_name(dtype_);
+  if (layout_ == Layout::NHWC) os << " NHWC";
+  os << " " << device().str();
   return os.str();
 }
 

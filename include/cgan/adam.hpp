@@ -14,6 +14,15 @@
 
 namespace cgan {
 
+struct Bf16Mirror;  // optim/adam_impl.hpp
+
+// A convolution filter [K,C,R,S] (OIHW) inside the flat parameter buffer, starting at
+// element `offset`.
+struct FilterSegment {
+  int64_t offset = 0;
+  int64_t K = 0, C = 0, R = 0, S = 0;
+};
+
 struct AdamConfig {
   float lr = 2e-4f;
   float beta1 = 0.5f;
@@ -31,6 +40,17 @@ class Adam {
 
   // params -= lr * m_hat / (sqrt(v_hat) + eps), on ctx's stream. Does not zero the grads.
   void step(Context& ctx);
+
+  // bf16 compute with fp32 master weights: from now on every step() also writes, in the same
+  // launch, each updated parameter rounded to nearest even into `mirror` (BF16, as many
+  // elements as params, on ctx's device), which is what bf16 convolutions read. The filters
+  // listed are held channels-last there ([K,R,S,C] at the same offset: the layout NHWC
+  // convolutions take); every other parameter keeps its flat index. Segments must be disjoint
+  // and inside the buffer. Writes the mirror once now from the current parameters.
+  void set_bf16_mirror(Tensor mirror, const std::vector<FilterSegment>& filters, Context& ctx);
+  // Rewrites the mirror from the parameters (after they changed outside step(), e.g. loaded).
+  void refresh_bf16_mirror(Context& ctx);
+  const Tensor& bf16_mirror() const { return mirror_; }
 
   // Takes effect for the next step, also inside an already captured CUDA graph. Issues a
   // 4-byte host-to-device copy on the constructor's stream (so not while that stream is
@@ -56,9 +76,13 @@ class Adam {
 
  private:
   void upload_hyper(Context& ctx);
+  Bf16Mirror mirror() const;
 
   Tensor params_, grads_, m_, v_;
   Tensor hyper_;  // device (or host) copy of the kernel's hyperparameter struct
+  Tensor mirror_;       // BF16 copy of params_, or undefined
+  Tensor mirror_segs_;  // the filter segments (MirrorSegment[]) where the kernel reads them
+  int mirror_nseg_ = 0;
   AdamConfig config_;
   int64_t step_ = 0;
   Device device_;

@@ -3,8 +3,10 @@
 // must live there), CUDA through the hand-written kernels in kernels/, CPU through the plain
 // reference implementations beside them.
 //
-// Conventions (llm.c style): outputs first, context last. All tensors float32, contiguous,
-// NCHW where 4-D. Elementwise ops allow out == in (in place).
+// Conventions (llm.c style): outputs first, context last. Tensors are contiguous and, unless
+// an op says otherwise, F32 and NCHW where 4-D; any other dtype or layout (Tensor::layout())
+// is an error naming the op and the tensor, never a reinterpretation. Statistics, parameters
+// and their gradients are always F32. Elementwise ops allow out == in (in place).
 // Gradients: input gradients (d_in, ...) are OVERWRITTEN; parameter gradients (d_scale,
 // d_shift, d_bias) are ACCUMULATED (+=) so a parameter used several times sums its gradients.
 #include <cstdint>
@@ -39,6 +41,8 @@ enum class Act { None, ReLU, LeakyReLU };
 // residual [N,C,H,W] or null: added after the affine transform, before the activation
 // (CartoonGAN's residual block: x + IN(conv(...)), with act = None).
 // mean/rstd [N*C] are written for the backward.
+// Maps (in, out, residual; in the backward also d_in, d_out, out) are F32 NCHW, F32 NHWC or
+// BF16 NHWC, all alike; BF16 is only storage: the arithmetic is fp32, rounded once on store.
 void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in,
                            const Tensor* scale, const Tensor* shift, const Tensor* residual,
                            float eps, Act act, float slope, Context& ctx);

@@ -17,9 +17,13 @@ using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);
 int64_t shape_numel(const Shape& s);
 
-// Memory order of a 4-D activation. Everything is NCHW today; NHWC is reserved for
-// tensor-core-friendly convolutions later.
+// Memory order of a 4-D activation. The shape is always the logical [N,C,H,W]; the layout
+// says how it lies in memory: NCHW (W fastest, the default and the CPU backend's order) or
+// NHWC (channels last, C fastest: what tensor-core convolutions read). Only 4-D tensors can
+// be NHWC. Every op states the layouts and dtypes it accepts (cgan/ops.hpp) and rejects the
+// others with an error naming the op; nothing reinterprets one layout as the other.
 enum class Layout : uint8_t { NCHW, NHWC };
+const char* layout_name(Layout l);
 
 // Memory block owned by an allocator (or the heap for context-free CPU tensors).
 class Storage {
@@ -46,10 +50,13 @@ class Tensor {
   Tensor() = default;
 
   // Uninitialized tensor from the context's allocator (on the context's device).
-  static Tensor empty(const Shape& shape, Context& ctx, DType dtype = DType::F32);
+  static Tensor empty(const Shape& shape, Context& ctx, DType dtype = DType::F32,
+                      Layout layout = Layout::NCHW);
   // Uninitialized CPU tensor from the heap, no context needed.
-  static Tensor empty_cpu(const Shape& shape, DType dtype = DType::F32);
-  static Tensor zeros(const Shape& shape, Context& ctx, DType dtype = DType::F32);
+  static Tensor empty_cpu(const Shape& shape, DType dtype = DType::F32,
+                          Layout layout = Layout::NCHW);
+  static Tensor zeros(const Shape& shape, Context& ctx, DType dtype = DType::F32,
+                      Layout layout = Layout::NCHW);
   // CPU float32 tensor holding `values` (size must match the shape).
   static Tensor from_vector(const Shape& shape, const std::vector<float>& values);
 
@@ -69,19 +76,21 @@ class Tensor {
   T* data() const { return static_cast<T*>(raw()); }
   float* f32() const;  // checks dtype
 
-  // Same storage, new shape with the same number of elements.
+  // Same storage, new shape with the same number of elements. An NHWC tensor can only be
+  // viewed as its own shape or flat (1-D, where layout means nothing): any other shape would
+  // silently reinterpret its memory order.
   Tensor view(const Shape& shape) const;
-  // Items [begin, end) of the first dimension, sharing storage.
+  // Items [begin, end) of the first dimension (N for NHWC too), sharing storage.
   Tensor slice(int64_t begin, int64_t end) const;
 
-  // Copies `src` (same numel and dtype, any device) into this tensor, on ctx's stream.
+  // Copies `src` (same numel, dtype and layout, any device) into this tensor, on ctx's stream.
   // H2D/D2H copies are synchronous with respect to the host so the data is usable on return.
   void copy_from(const Tensor& src, Context& ctx);
   // New tensor with the same contents on ctx's device.
   Tensor to(Context& ctx) const;
   // New CPU tensor with the same contents (synchronizes ctx if this is on CUDA).
   Tensor to_cpu(Context& ctx) const;
-  // Contents as float32 on the host (converts F16/BF16).
+  // Contents as float32 on the host (converts F16/BF16), in memory order (see layout()).
   std::vector<float> to_vector(Context& ctx) const;
   // Contents converted to float32 (CPU tensors only, no context needed).
   std::vector<float> to_vector() const;
@@ -89,7 +98,7 @@ class Tensor {
   void fill(float value, Context& ctx);
 
   bool same_shape(const Tensor& o) const { return shape_ == o.shape_; }
-  std::string str() const;  // "Tensor[2,3,4] f32 cuda:0"
+  std::string str() const;  // "Tensor[2,3,4] F32 cuda:0", "Tensor[1,8,4,4] BF16 NHWC cpu"
 
  private:
   std::shared_ptr<Storage> storage_;

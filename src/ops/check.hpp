@@ -8,14 +8,24 @@
 
 namespace cgan::ops::detail {
 
-// Defined, float32, on the context's device.
-inline void check_tensor(const Tensor& t, const char* op, const char* name, const Context& ctx) {
+// Defined, on the context's device, stored as `dtype` in `layout`. An op that accepts
+// several storages checks its first tensor against the list it supports and every other
+// tensor against that one's storage.
+inline void check_storage(const Tensor& t, const char* op, const char* name, const Context& ctx,
+                          DType dtype, Layout layout) {
   CGAN_CHECK(t.defined(), op << ": tensor '" << name << "' is undefined");
-  CGAN_CHECK(t.dtype() == DType::F32,
-             op << ": tensor '" << name << "' must be F32, got " << dtype_name(t.dtype()));
+  CGAN_CHECK(t.dtype() == dtype && t.layout() == layout,
+             op << ": tensor '" << name << "' must be " << dtype_name(dtype) << " "
+                << layout_name(layout) << ", got " << dtype_name(t.dtype()) << " "
+                << layout_name(t.layout()));
   CGAN_CHECK(t.device() == ctx.device(), op << ": tensor '" << name << "' is on "
                                             << t.device().str() << " but the context is on "
                                             << ctx.device().str());
+}
+
+// The default contract of an op: F32, NCHW (or no layout, below 4-D).
+inline void check_tensor(const Tensor& t, const char* op, const char* name, const Context& ctx) {
+  check_storage(t, op, name, ctx, DType::F32, Layout::NCHW);
 }
 
 inline void check_same_shape(const Tensor& a, const char* an, const Tensor& b, const char* bn,

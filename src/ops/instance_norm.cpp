@@ -4,12 +4,14 @@
 #include "cgan/ops.hpp"
 #include "cgan/profile.hpp"
 #include "kernels/instance_norm.hpp"
+#include "kernels/instance_norm_nhwc.hpp"
 #include "ops/check.hpp"
 
 namespace cgan::ops {
 
 using detail::check_4d;
 using detail::check_shape;
+using detail::check_storage;
 using detail::check_tensor;
 
 namespace {
@@ -34,22 +36,83 @@ void check_count(const Tensor& t, const char* name, int64_t n, const char* what,
                                 << " elements, got "
                                 << (per_channel ? shape_str(t.shape()) : std::to_string(t.numel())));
 }
+// The storages instance_norm_forward/backward accept for the maps (in, out, residual and
+// their gradients, all alike): F32 NCHW, F32 NHWC, BF16 NHWC. Returns the one `in` has.
+struct MapStorage {
+  DType dtype;
+  Layout layout;
+};
+MapStorage map_storage(const Tensor& in, const char* op, Context& ctx) {
+  CGAN_CHECK(in.defined(), op << ": tensor 'in' is undefined");
+  const bool ok = in.layout() == Layout::NHWC
+                      ? (in.dtype() == DType::F32 || in.dtype() == DType::BF16)
+                      : in.dtype() == DType::F32;
+  CGAN_CHECK(ok, op << ": 'in' is " << dtype_name(in.dtype()) << " " << layout_name(in.layout())
+                    << "; this op takes F32 NCHW, F32 NHWC or BF16 NHWC");
+  check_storage(in, op, "in", ctx, in.dtype(), in.layout());
+  return {in.dtype(), in.layout()};
+}
+
 // The arguments instance_norm_forward and instance_norm_apply share.
 void check_norm_args(const char* op, const Tensor& out, const Tensor& mean, const Tensor& rstd,
                      const Tensor& in, const Tensor* scale, const Tensor* shift,
-                     const Tensor* residual, Context& ctx) {
-  check_tensor(in, op, "in", ctx);
+                     const Tensor* residual, Context& ctx, MapStorage st) {
+  check_storage(in, op, "in", ctx, st.dtype, st.layout);
   check_4d(in, "in", op);
   const int64_t N = in.dim(0), C = in.dim(1);
-  check_tensor(out, op, "out", ctx);
+  check_storage(out, op, "out", ctx, st.dtype, st.layout);
   check_shape(out, "out", in.shape(), op);
   check_count(mean, "mean", N * C, "N*C", op, ctx);
   check_count(rstd, "rstd", N * C, "N*C", op, ctx);
   if (scale) check_count(*scale, "scale", C, "C", op, ctx);
   if (shift) check_count(*shift, "shift", C, "C", op, ctx);
   if (residual) {
-    check_tensor(*residual, op, "residual", ctx);
+    check_storage(*residual, op, "residual", ctx, st.dtype, st.layout);
     check_shape(*residual, "residual", in.shape(), op);
+  }
+}
+
+template <typename T>
+T* maybe(const Tensor* t) {
+  return t ? t->data<T>() : nullptr;
+}
+
+// Channels-last maps, either backend, storage T (float or bf16).
+template <typename T>
+void forward_nhwc(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in, const Tensor* scale,
+                  const Tensor* shift, const Tensor* residual, float eps, kernels::NormAct act,
+                  float slope, Context& ctx) {
+  const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
+  if (N * C * HW == 0) return;
+  if (ctx.is_cuda()) {
+    void* ws = ctx.workspace(kernels::instance_norm_nhwc_workspace_bytes(N, HW, C));
+    kernels::instance_norm_nhwc_forward<T>(out.data<T>(), mean.f32(), rstd.f32(), in.data<T>(),
+                                           opt(scale), opt(shift), maybe<T>(residual), N, HW, C,
+                                           eps, act, slope, ws, ctx.stream());
+  } else {
+    cpu::instance_norm_nhwc_forward<T>(out.data<T>(), mean.f32(), rstd.f32(), in.data<T>(),
+                                       opt(scale), opt(shift), maybe<T>(residual), N, HW, C, eps,
+                                       act, slope);
+  }
+}
+
+template <typename T>
+void backward_nhwc(Tensor& d_in, Tensor* d_scale, Tensor* d_shift, const Tensor& d_out,
+                   const Tensor& in, const Tensor& mean, const Tensor& rstd, const Tensor* scale,
+                   const Tensor* out, kernels::NormAct act, float slope, Context& ctx) {
+  const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
+  if (N * C * HW == 0) return;
+  const T* out_p = act != kernels::NormAct::None ? out->data<T>() : nullptr;
+  if (ctx.is_cuda()) {
+    void* ws = ctx.workspace(kernels::instance_norm_nhwc_workspace_bytes(N, HW, C));
+    kernels::instance_norm_nhwc_backward<T>(d_in.data<T>(), opt(d_scale), opt(d_shift),
+                                            d_out.data<T>(), in.data<T>(), mean.f32(),
+                                            rstd.f32(), opt(scale), out_p, N, HW, C, act, slope,
+                                            ws, ctx.stream());
+  } else {
+    cpu::instance_norm_nhwc_backward<T>(d_in.data<T>(), opt(d_scale), opt(d_shift),
+                                        d_out.data<T>(), in.data<T>(), mean.f32(), rstd.f32(),
+                                        opt(scale), out_p, N, HW, C, act, slope);
   }
 }
 }  // namespace
@@ -58,13 +121,22 @@ void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor
                            const Tensor* scale, const Tensor* shift, const Tensor* residual,
                            float eps, Act act, float slope, Context& ctx) {
   const char* op = "instance_norm_forward";
-  check_norm_args(op, out, mean, rstd, in, scale, shift, residual, ctx);
+  const MapStorage st = map_storage(in, op, ctx);
+  check_norm_args(op, out, mean, rstd, in, scale, shift, residual, ctx, st);
   const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
   CGAN_CHECK(out.raw() != in.raw(), op << ": 'out' must not alias 'in'");
+  CGAN_CHECK(!residual || out.raw() != residual->raw(), op << ": 'out' must not alias 'residual'");
   CGAN_CHECK(eps > 0.f, op << ": eps must be > 0, got " << eps);
   CGAN_CHECK(HW > 0 || N * C == 0, op << ": empty planes in shape " << shape_str(in.shape()));
   ProfileScope prof(ctx, "norm.fwd");
-  if (ctx.is_cuda()) {
+  if (st.layout == Layout::NHWC) {
+    if (st.dtype == DType::BF16)
+      forward_nhwc<bf16>(out, mean, rstd, in, scale, shift, residual, eps, to_kernel(act), slope,
+                         ctx);
+    else
+      forward_nhwc<float>(out, mean, rstd, in, scale, shift, residual, eps, to_kernel(act),
+                          slope, ctx);
+  } else if (ctx.is_cuda()) {
     void* ws = ctx.workspace(kernels::instance_norm_workspace_bytes(N, C, HW));
     kernels::instance_norm_forward(out.f32(), mean.f32(), rstd.f32(), in.f32(), opt(scale),
                                    opt(shift), opt(residual), N, C, HW, eps, to_kernel(act),
@@ -80,12 +152,12 @@ void instance_norm_backward(Tensor& d_in, Tensor* d_scale, Tensor* d_shift,
                             const Tensor& rstd, const Tensor* scale, const Tensor* out,
                             Act act, float slope, Context& ctx) {
   const char* op = "instance_norm_backward";
-  check_tensor(in, op, "in", ctx);
+  const MapStorage st = map_storage(in, op, ctx);
   check_4d(in, "in", op);
   const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
-  check_tensor(d_in, op, "d_in", ctx);
+  check_storage(d_in, op, "d_in", ctx, st.dtype, st.layout);
   check_shape(d_in, "d_in", in.shape(), op);
-  check_tensor(d_out, op, "d_out", ctx);
+  check_storage(d_out, op, "d_out", ctx, st.dtype, st.layout);
   check_shape(d_out, "d_out", in.shape(), op);
   check_count(mean, "mean", N * C, "N*C", op, ctx);
   check_count(rstd, "rstd", N * C, "N*C", op, ctx);
@@ -95,7 +167,7 @@ void instance_norm_backward(Tensor& d_in, Tensor* d_scale, Tensor* d_shift,
   if (act != Act::None) {
     CGAN_CHECK(out != nullptr, op << ": 'out' (the forward output) is required when the "
                                      "activation is not None");
-    check_tensor(*out, op, "out", ctx);
+    check_storage(*out, op, "out", ctx, st.dtype, st.layout);
     check_shape(*out, "out", in.shape(), op);
     CGAN_CHECK(act != Act::LeakyReLU || slope > 0.f,
                op << ": LeakyReLU slope must be > 0 (the mask is read from the output), got "
@@ -103,8 +175,17 @@ void instance_norm_backward(Tensor& d_in, Tensor* d_scale, Tensor* d_shift,
   }
   CGAN_CHECK(d_in.raw() != d_out.raw() && d_in.raw() != in.raw(),
              op << ": 'd_in' must not alias 'd_out' or 'in'");
-  const float* out_p = act != Act::None ? out->f32() : nullptr;
   ProfileScope prof(ctx, "norm.bwd");
+  if (st.layout == Layout::NHWC) {
+    if (st.dtype == DType::BF16)
+      backward_nhwc<bf16>(d_in, d_scale, d_shift, d_out, in, mean, rstd, scale, out,
+                          to_kernel(act), slope, ctx);
+    else
+      backward_nhwc<float>(d_in, d_scale, d_shift, d_out, in, mean, rstd, scale, out,
+                           to_kernel(act), slope, ctx);
+    return;
+  }
+  const float* out_p = act != Act::None ? out->f32() : nullptr;
   if (ctx.is_cuda()) {
     void* ws = ctx.workspace(kernels::instance_norm_workspace_bytes(N, C, HW));
     kernels::instance_norm_backward(d_in.f32(), opt(d_scale), opt(d_shift), d_out.f32(),
@@ -145,7 +226,8 @@ void instance_norm_apply(Tensor& out, const Tensor& in, const Tensor& mean, cons
                          const Tensor* scale, const Tensor* shift, const Tensor* residual,
                          Act act, float slope, Context& ctx) {
   const char* op = "instance_norm_apply";
-  check_norm_args(op, out, mean, rstd, in, scale, shift, residual, ctx);
+  check_norm_args(op, out, mean, rstd, in, scale, shift, residual, ctx,
+                  {DType::F32, Layout::NCHW});
   const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
   ProfileScope prof(ctx, "norm.fwd");
   if (ctx.is_cuda())

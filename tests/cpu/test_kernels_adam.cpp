@@ -78,3 +78,38 @@ TEST_CASE("kernels: Adam state save/restore continues identically", "[kernels]")
   REQUIRE_THROWS_WITH(Adam(pa, short_g, cfg, ctx),
                       Catch::Contains("Adam: params has 10 elements but grads has 9"));
 }
+
+TEST_CASE("kernels: Adam's bf16 mirror holds the updated parameters, filters channels-last",
+          "[kernels]") {
+  Context ctx;
+  // Two filters [K,C,R,S] with loose parameters (biases) before, between and after them.
+  const std::vector<FilterSegment> filters = {{5, 3, 4, 3, 2}, {80, 2, 5, 1, 3}};
+  const int64_t n = 80 + 2 * 5 * 1 * 3 + 7;
+  Tensor p = random_tensor({n}, 3), g = random_tensor({n}, 4);
+  Adam opt(p, g, AdamConfig{}, ctx);
+  Tensor mirror = Tensor::empty_cpu({n}, DType::BF16);
+  mirror.fill(NAN, ctx);
+  opt.set_bf16_mirror(mirror, filters, ctx);
+  for (int step = 0; step < 3; ++step) {
+    if (step) opt.step(ctx);
+    // Expected position of every parameter, written out by hand from [K,C,R,S] -> [K,R,S,C].
+    std::vector<int64_t> where(n);
+    for (int64_t i = 0; i < n; ++i) where[i] = i;
+    for (const FilterSegment& f : filters)
+      for (int64_t k = 0; k < f.K; ++k)
+        for (int64_t c = 0; c < f.C; ++c)
+          for (int64_t r = 0; r < f.R; ++r)
+            for (int64_t s = 0; s < f.S; ++s)
+              where[f.offset + ((k * f.C + c) * f.R + r) * f.S + s] =
+                  f.offset + ((k * f.R + r) * f.S + s) * f.C + c;
+    int bad = 0;
+    for (int64_t i = 0; i < n; ++i)
+      bad += mirror.data<uint16_t>()[where[i]] != float_to_bf16(p.f32()[i]);
+    INFO("step " << step << ": " << bad << " mirror entries differ from bf16(param)");
+    CHECK(bad == 0);
+  }
+  CHECK_THROWS_WITH(opt.set_bf16_mirror(mirror, {{5, 3, 4, 3, 2}, {20, 1, 1, 1, 1}}, ctx),
+                    Catch::Contains("overlaps"));
+  CHECK_THROWS_WITH(opt.set_bf16_mirror(Tensor::empty_cpu({n}), {}, ctx),
+                    Catch::Contains("BF16"));
+}
