@@ -48,6 +48,7 @@ ChannelOrder resolve_order(const SafeTensors& st, const std::string& path,
 Cartoonizer::Cartoonizer(const std::string& weights_path, const CartoonizeOptions& opt,
                          Context& ctx)
     : opt_(opt), ctx_(&ctx) {
+  apply_precision(opt.precision, ctx);
   const SafeTensors st = read_safetensors(weights_path);
   // Damaged weights (NaN/Inf) would give a black or noise image with no other sign.
   for (const auto& kv : st.tensors) {

@@ -243,7 +243,7 @@ VideoDone cartoonize_video(Cartoonizer& c, const std::string& in, const std::str
 
 int main(int argc, char** argv) {
   CLI::App app{"Cartoonize photos and videos with a CartoonGAN generator", "cgan_cartoonize"};
-  std::string weights, style, output, arch, device = "auto", codec;
+  std::string weights, style, output, arch, device = "auto", precision = "auto", codec;
   std::vector<std::string> inputs;
   int max_side = -1, batch = 4, tile = 0;
   int64_t max_frames = 0, max_memory_mib = 0;
@@ -268,6 +268,8 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")
       ->check(cgan_tools::device_name());
+  app.add_option("--precision", precision, cgan_tools::precision_help())
+      ->check(cgan_tools::precision_name());
   app.add_option("--max-side", max_side,
                  "resize so the longer side is N (PIL bicubic, as the official model); 0 keeps "
                  "the size (the default, or 450 with --style)")
@@ -351,6 +353,7 @@ int main(int argc, char** argv) {
     auto ctx = Context::create(device);
     CartoonizeOptions opt;
     if (!arch.empty()) opt.arch = parse_generator_arch(arch);
+    opt.precision = parse_precision(precision);
     opt.max_side = std::max(max_side, 0);
     if (bgr) opt.order = ChannelOrder::BGR;
     if (rgb) opt.order = ChannelOrder::RGB;

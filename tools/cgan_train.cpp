@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   using cgan_tools::existing_folder;
   CLI::App app{"Train a CartoonGAN generator (photo -> cartoon)", "cgan_train"};
   cgan::train::TrainConfig c;
-  std::string arch = "seed";
+  std::string arch = "seed", precision = "auto";
   bool verbose = false;
   const auto positive = number<double>("POSITIVE", [](double v) {
     return v > 0 ? std::string() : "must be positive, got " + std::to_string(v);
@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
   app.add_option("--out", c.out_dir, "output folder (checkpoints, samples, losses)")->required();
   app.add_option("--device", c.device, "auto, cpu, cuda or cuda:N")
       ->check(cgan_tools::device_name())->capture_default_str();
+  app.add_option("--precision", precision, cgan_tools::precision_help())
+      ->check(cgan_tools::precision_name())->capture_default_str();
   app.add_option("--size", c.size, "training image size (square crops)")
       ->check(number<long long>("INT", [](long long v) -> std::string {
         if (v > 4096) return std::to_string(v) + " is beyond 4096 (the paper trains at 256)";
@@ -148,6 +150,7 @@ int main(int argc, char** argv) {
                     "checkpoint stays intact).");
   if (const int rc = cgan_tools::parse(app, argc, argv, verbose); rc >= 0) return rc;
   c.arch = arch;
+  c.precision = cgan::parse_precision(precision);
 
   if (c.resume_dir.empty()) {
     if (c.photo_dir.empty() || c.cartoon_dir.empty())

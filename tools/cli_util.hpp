@@ -113,6 +113,20 @@ inline CLI::Validator device_name() {
       "DEVICE");
 }
 
+// --precision: auto, fp32, tf32 or bf16 (whether the device can is found out later, exit 1).
+inline CLI::Validator precision_name() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        if (s == "auto" || s == "fp32" || s == "tf32" || s == "bf16") return std::string();
+        return "'" + s + "' is not a precision: give auto, fp32, tf32 or bf16";
+      },
+      "PRECISION");
+}
+inline const char* precision_help() {
+  return "what the networks compute in: auto (fp32 on the CPU, tf32 on CUDA), fp32, tf32 "
+         "(CUDA: convolutions on TF32 tensor cores) or bf16 (not available yet)";
+}
+
 // An option naming a folder that must exist.
 inline CLI::Validator existing_folder() {
   return CLI::Validator(

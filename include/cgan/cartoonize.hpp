@@ -9,6 +9,7 @@
 
 #include "cgan/image.hpp"
 #include "cgan/networks.hpp"
+#include "cgan/precision.hpp"
 
 namespace cgan {
 
@@ -30,6 +31,9 @@ struct CartoonizeOptions {
   uint64_t max_memory = 0;
   // Where tiled runs keep their intermediate maps (unlinked files); empty: $TMPDIR or /tmp.
   std::string spill_dir;
+  // What the generator computes in (cgan/precision.hpp); the constructor applies it to the
+  // context (an Error when the device cannot).
+  Precision precision = Precision::Auto;
   // Tiled runs: called after every tile with (tiles done, tiles in all) of that image.
   std::function<void(int64_t, int64_t)> tile_progress;
 };

@@ -15,6 +15,7 @@
 #include "cgan/networks.hpp"
 #include "cgan/nn.hpp"
 #include "cgan/npy.hpp"
+#include "cgan/precision.hpp"
 #include "cgan/ops.hpp"
 #include "cgan/preprocess.hpp"
 #include "cgan/profile.hpp"

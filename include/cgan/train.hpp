@@ -22,6 +22,7 @@
 
 #include "cgan/context.hpp"
 #include "cgan/image.hpp"
+#include "cgan/precision.hpp"
 #include "cgan/tensor.hpp"
 
 namespace cgan {
@@ -64,6 +65,8 @@ struct TrainConfig {
   // ---- run control (not part of a checkpoint's identity) ----
   std::string out_dir;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  // What the networks compute in (cgan/precision.hpp). Checkpoints are fp32 whatever it is.
+  Precision precision = Precision::Auto;
   int64_t checkpoint_every = 1000;  // steps; 0: only at the end
   int64_t sample_every = 500;       // steps; 0: only at the end
   int64_t max_steps = -1;           // stop after this many steps in total (smoke runs)

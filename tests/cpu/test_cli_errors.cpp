@@ -151,6 +151,7 @@ TEST_CASE("cli errors: cgan_cartoonize says what was wrong in words") {
       {cz + w + "--batch abc a.png -o o.png", 2, {"--batch", "'abc'"}},
       {kBin + "/cgan_cartoonize " + w + "--device gpu7 a.png -o o.png", 2, {"'gpu7'", "cuda:N"}},
       {cz + w + "--codec XY bad.mp4 -o o.mp4", 2, {"--codec", "'XY'", "4 characters"}},
+      {cz + w + "--precision fp16 a.png -o o.png", 2, {"'fp16'", "fp32, tf32 or bf16"}},
       {cz + w + "a.png b.png -o one.png", 2, {"one.png", "there are 2 inputs", "folder"}},
       {cz + w + "a.png -o o.mp4", 2, {"o.mp4", "a.png", "an image"}},
       {cz + w + "a.png -o o.gif", 2, {".gif is not a format"}},
@@ -169,6 +170,9 @@ TEST_CASE("cli errors: cgan_cartoonize says what was wrong in words") {
       // outputs
       {cz + w + "a.png -o plainfile/sub", 1, {"cannot create output folder", "plainfile"}},
       {cz + w + "--grid plainfile/g.png a.png -o out", 1, {"--grid", "plainfile"}},
+      // precision the CPU backend does not compute in
+      {cz + w + "--precision bf16 a.png -o o.png", 1, {"bf16", "CPU backend computes in fp32"}},
+      {cz + w + "--precision tf32 a.png -o o.png", 1, {"tf32", "fp32 or auto"}},
   };
   if (!cuda_available())
     cases.push_back({kBin + "/cgan_cartoonize --device cuda " + w + "a.png -o o.png", 1,

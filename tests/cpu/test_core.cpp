@@ -4,6 +4,7 @@
 #include "cgan/allocator.hpp"
 #include "cgan/dtype.hpp"
 #include "cgan/tensor.hpp"
+#include "cgan/precision.hpp"
 
 using namespace cgan;
 using Catch::Matchers::Contains;
@@ -242,4 +243,21 @@ TEST_CASE("buffer: move-only RAII over the context's allocator", "[cpu]") {
     REQUIRE(c.size() == 100);
   }
   REQUIRE(ctx.allocator().stats().bytes_in_use == 0);
+}
+
+TEST_CASE("core: precision policy parses, resolves per backend and refuses what it cannot do",
+          "[core]") {
+  CHECK(parse_precision("auto") == Precision::Auto);
+  CHECK(parse_precision("fp32") == Precision::FP32);
+  CHECK(parse_precision("tf32") == Precision::TF32);
+  CHECK(parse_precision("bf16") == Precision::BF16);
+  CHECK_THROWS_WITH(parse_precision("fp16"), Catch::Contains("'fp16'"));
+  Context cpu;
+  CHECK(resolve_precision(Precision::Auto, cpu) == Precision::FP32);
+  CHECK(resolve_precision(Precision::FP32, cpu) == Precision::FP32);
+  CHECK_THROWS_WITH(resolve_precision(Precision::TF32, cpu), Catch::Contains("CUDA device"));
+  CHECK_THROWS_WITH(resolve_precision(Precision::BF16, cpu), Catch::Contains("CUDA device"));
+  cpu.allow_tf32 = true;
+  CHECK(apply_precision(Precision::Auto, cpu) == Precision::FP32);
+  CHECK_FALSE(cpu.allow_tf32);
 }

@@ -2,6 +2,7 @@
 #include "common/test_util.hpp"
 
 #include "cgan/safetensors.hpp"
+#include "cgan/precision.hpp"
 
 using namespace cgan;
 
@@ -61,4 +62,14 @@ TEST_CASE("cuda: safetensors written from device tensors", "[cuda]") {
   const std::string p = test::temp_dir("cudast") + "/d.safetensors";
   write_safetensors(p, {{"x", h.to(ctx)}}, {}, &ctx);
   REQUIRE(read_safetensors(p).at("x").to_vector() == h.to_vector());
+}
+
+TEST_CASE("core: CUDA precision policy sets TF32 and refuses bf16 until it exists", "[cuda]") {
+  CGAN_REQUIRE_CUDA();
+  Context gpu(Device::cuda(0));
+  CHECK(apply_precision(Precision::FP32, gpu) == Precision::FP32);
+  CHECK_FALSE(gpu.allow_tf32);
+  CHECK(apply_precision(Precision::Auto, gpu) == Precision::TF32);
+  CHECK(gpu.allow_tf32);
+  CHECK_THROWS_WITH(apply_precision(Precision::BF16, gpu), Catch::Contains("not available yet"));
 }
