@@ -58,7 +58,7 @@ __device__ __forceinline__ void load(const D* p, float (&f)[V]) {
   if constexpr (V * sizeof(D) == 16) {
     const uint4 raw = *reinterpret_cast<const uint4*>(p);
     D v[V];
-    memcpy(v, &raw, 16);
+    memcpy(static_cast<void*>(v), &raw, 16);
 #pragma unroll
     for (int i = 0; i < V; ++i) f[i] = to_f(v[i]);
   } else {

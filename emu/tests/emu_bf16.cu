@@ -39,7 +39,7 @@ __global__ void packed_kernel(uint4* out, float* wide, const uint4* in, int n8) 
   if (i >= n8) return;
   const uint4 raw = in[i];
   __nv_bfloat162 h[4];
-  memcpy(h, &raw, 16);
+  memcpy(static_cast<void*>(h), &raw, 16);
   for (int k = 0; k < 4; ++k) {
     const float2 f = __bfloat1622float2(h[k]);
     wide[8 * i + 2 * k] = f.x;
