@@ -10,6 +10,7 @@
 
 #include "cgan/profile.hpp"
 #include "kernels/cpu_parallel.hpp"
+#include "kernels/nhwc.hpp"
 #include "layers/conv_impl.hpp"
 
 namespace cgan {
@@ -504,9 +505,52 @@ Shape conv_output_shape(const Shape& in, const Shape& weight, const ConvSpec& sp
 
 namespace {
 
+void check_bf16_nhwc(const Tensor& t, const char* what, Context& ctx) {
+  CGAN_CHECK(t.defined(), "conv: " << what << " is undefined");
+  CGAN_CHECK(t.dtype() == DType::BF16 && t.layout() == Layout::NHWC,
+             "conv: the input is BF16 NHWC, so the " << what << " must be too, got " << t.str());
+  check_device(t, what, ctx);
+}
+
+// The channels-last bf16 convolution (weight: logical [out, in, kh, kw] or, transposed,
+// [in, out, kh, kw], stored channels-last like every NHWC tensor).
+void conv_forward_nhwc(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
+                       const ConvSpec& spec, Context& ctx) {
+  check_bf16_nhwc(in, "input", ctx);
+  check_bf16_nhwc(weight, "weight", ctx);
+  check_bf16_nhwc(out, "output", ctx);
+  const Shape os = conv_output_shape(in.shape(), weight.shape(), spec);
+  CGAN_CHECK(out.shape() == os, "conv_forward: output is " << shape_str(out.shape())
+                                                           << ", expected " << shape_str(os));
+  if (bias) {
+    CGAN_CHECK(bias->numel() == os[1] && bias->dtype() == DType::F32,
+               "conv_forward: bias " << bias->str() << " does not match " << os[1]
+                                     << " output channels");
+    check_device(*bias, "bias", ctx);
+  }
+  const detail::ConvGeom g = geometry(in.shape(), weight.shape(), spec);
+  const detail::ConvPass pass = spec.transposed ? detail::ConvPass::YtoX : detail::ConvPass::XtoY;
+  void* x = spec.transposed ? out.raw() : in.raw();
+  void* y = spec.transposed ? in.raw() : out.raw();
+  const int64_t rows = os[0] * os[2] * os[3];
+  ProfileScope prof(ctx, "conv.fwd");
+  if (ctx.is_cuda()) {
+    detail::cudnn_conv_nhwc_bf16(pass, x, y, weight.raw(), g, ctx);
+    if (bias) kernels::bias_add_nhwc<bf16>(out.data<bf16>(), bias->f32(), rows, os[1], ctx.stream());
+  } else {
+    detail::cpu_conv_nhwc_bf16(pass, x, y, weight.raw(), g);
+    if (bias) cpu::bias_add_nhwc<bf16>(out.data<bf16>(), bias->f32(), rows, os[1]);
+  }
+}
+
 // conv_forward; plan: the convolution whose algorithm the CPU uses (null: this one).
 void conv_forward_as(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
                      const ConvSpec& spec, const detail::ConvGeom* plan, Context& ctx) {
+  if (in.defined() && in.layout() == Layout::NHWC) {
+    CGAN_CHECK(!plan, "conv_forward_window: NHWC tensors are not supported");
+    conv_forward_nhwc(out, in, weight, bias, spec, ctx);
+    return;
+  }
   check_f32_4d(in, "input");
   check_f32_4d(weight, "weight");
   check_f32_4d(out, "output");

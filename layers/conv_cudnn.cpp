@@ -44,8 +44,9 @@ struct ConvPlan {
   }
 };
 
-// pass, {n, cx, hx, wx, cy, hy, wy, kh, kw}, stride, pad, allow_tf32, deterministic
-using PlanKey = std::tuple<int, std::array<int64_t, 9>, int, int, bool, bool>;
+// pass, {n, cx, hx, wx, cy, hy, wy, kh, kw}, stride, pad, allow_tf32, deterministic,
+// bf16 NHWC (else float NCHW)
+using PlanKey = std::tuple<int, std::array<int64_t, 9>, int, int, bool, bool, bool>;
 
 // Descriptors of a bias add / bias gradient: the activation [n,c,h,w] and the bias [1,c,1,1].
 struct BiasPlan {
@@ -85,13 +86,15 @@ int to_int(int64_t v) {
   return static_cast<int>(v);
 }
 
-bool math_ok(cudnnMathType_t m, bool allow_tf32) {
+// tensor_ops: TF32 allowed for float data, or bf16 data (whose tensor-op math is exact
+// products with fp32 accumulation).
+bool math_ok(cudnnMathType_t m, bool tensor_ops) {
   switch (m) {
     case CUDNN_DEFAULT_MATH:  // under an FMA descriptor this is FMA
     case CUDNN_FMA_MATH:
       return true;
-    case CUDNN_TENSOR_OP_MATH:  // TF32 for float data
-      return allow_tf32;
+    case CUDNN_TENSOR_OP_MATH:  // TF32 for float data, bf16 tensor cores for bf16 data
+      return tensor_ops;
     default:  // CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: fp16 down-conversion
       return false;
   }
@@ -99,11 +102,12 @@ bool math_ok(cudnnMathType_t m, bool allow_tf32) {
 
 // The first usable entry (cuDNN sorts by time, measured or estimated), or null.
 template <typename Perf>
-const Perf* choose(const Perf* perfs, int n, const Context& ctx, size_t max_workspace) {
+const Perf* choose(const Perf* perfs, int n, const Context& ctx, size_t max_workspace,
+                   bool tensor_ops) {
   for (int i = 0; i < n; ++i) {
     const Perf& p = perfs[i];
     if (p.status != CUDNN_STATUS_SUCCESS || p.memory > max_workspace) continue;
-    if (!math_ok(p.mathType, ctx.allow_tf32)) continue;
+    if (!math_ok(p.mathType, tensor_ops)) continue;
     if (ctx.deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
     return &p;
   }
@@ -165,8 +169,9 @@ const char* pass_name(ConvPass pass) {
 // deterministic, then the heuristics; sets the descriptor's math type to the chosen one's
 // when TF32 is allowed (an FMA descriptor stays FMA).
 template <typename Perf, typename Find, typename Heuristic>
-void select(ConvPlan& p, ConvPass pass, const ConvGeom& g, Context& ctx, Find&& find,
+void select(ConvPlan& p, ConvPass pass, const ConvGeom& g, Context& ctx, bool bf16, Find&& find,
             Heuristic&& heuristic) {
+  const bool tensor_ops = ctx.allow_tf32 || bf16;
   auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
   Perf found[kMaxAlgos];
   const Perf* best = nullptr;
@@ -178,7 +183,7 @@ void select(ConvPlan& p, ConvPass pass, const ConvGeom& g, Context& ctx, Find&& 
     if (auto ws = try_scratch(ctx, kFindWorkspace)) {
       int n = 0;
       if (find(handle, found, &n, ws->get(), kFindWorkspace) == CUDNN_STATUS_SUCCESS)
-        best = choose(found, n, ctx, kFindWorkspace);
+        best = choose(found, n, ctx, kFindWorkspace, tensor_ops);
     }
     p.measured = best != nullptr;
   }
@@ -186,21 +191,24 @@ void select(ConvPlan& p, ConvPass pass, const ConvGeom& g, Context& ctx, Find&& 
   if (!best) {
     int n = 0;
     CGAN_CUDNN_CHECK(heuristic(handle, guessed, &n));
-    best = choose(guessed, n, ctx, SIZE_MAX);
+    best = choose(guessed, n, ctx, SIZE_MAX, tensor_ops);
   }
   if (!best) no_algorithm(pass, g, ctx);
   p.algo = static_cast<int>(best->algo);
-  if (ctx.allow_tf32) CGAN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, best->mathType));
+  if (tensor_ops) CGAN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, best->mathType));
 }
 
 // x, y, w: the call's buffers (see cudnn_conv); the search may overwrite the pass's output.
-ConvPlan& plan_for(ConvPass pass, const ConvGeom& g, float* x, float* y, float* w,
-                   Context& ctx) {
+// bf16: channels-last bf16 tensors and filter ([cy, kh, kw, cx]), float compute.
+ConvPlan& plan_for(ConvPass pass, const ConvGeom& g, void* x, void* y, void* w, Context& ctx,
+                   bool bf16) {
   auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
   CGAN_CHECK(handle, "cuDNN convolution needs a CUDA context");
+  CGAN_CHECK(!bf16 || pass != ConvPass::Filter,
+             "cuDNN: the bf16 NHWC filter gradient is not implemented");
   const PlanKey key{static_cast<int>(pass),
                     {g.n, g.cx, g.hx, g.wx, g.cy, g.hy, g.wy, g.kh, g.kw},
-                    g.stride, g.pad, ctx.allow_tf32, ctx.deterministic};
+                    g.stride, g.pad, ctx.allow_tf32, ctx.deterministic, bf16};
   ConvAlgoCache& cache = ctx.conv_algo_cache();
   std::lock_guard<std::mutex> lock(cache.mutex);
   auto it = cache.plans.find(key);
@@ -211,27 +219,29 @@ ConvPlan& plan_for(ConvPass pass, const ConvGeom& g, float* x, float* y, float* 
   CGAN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
   CGAN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
   CGAN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
-  CGAN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                              to_int(g.n), to_int(g.cx), to_int(g.hx),
-                                              to_int(g.wx)));
-  CGAN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                              to_int(g.n), to_int(g.cy), to_int(g.hy),
-                                              to_int(g.wy)));
-  CGAN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
-                                              to_int(g.cy), to_int(g.cx), to_int(g.kh),
-                                              to_int(g.kw)));
+  const cudnnTensorFormat_t fmt = bf16 ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  const cudnnDataType_t type = bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  CGAN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, fmt, type, to_int(g.n), to_int(g.cx),
+                                              to_int(g.hx), to_int(g.wx)));
+  CGAN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, fmt, type, to_int(g.n), to_int(g.cy),
+                                              to_int(g.hy), to_int(g.wy)));
+  CGAN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, type, fmt, to_int(g.cy), to_int(g.cx),
+                                              to_int(g.kh), to_int(g.kw)));
+  // Accumulation in float for both storages.
   CGAN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, g.pad, g.pad, g.stride, g.stride,
                                                    1, 1, CUDNN_CROSS_CORRELATION,
                                                    CUDNN_DATA_FLOAT));
-  // FMA math keeps float32 exact; the default lets cuDNN pick TF32 tensor cores (Ampere+).
-  const cudnnMathType_t math = ctx.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  // FMA math keeps float32 exact; the default lets cuDNN pick TF32 tensor cores (Ampere+);
+  // bf16 data runs on tensor cores.
+  const cudnnMathType_t math = bf16 ? CUDNN_TENSOR_OP_MATH
+                                    : ctx.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
   CGAN_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, math));
 
   ConvPlan& q = *p;
   switch (pass) {
     case ConvPass::XtoY:  // the search writes y, which the forward overwrites anyway
       select<cudnnConvolutionFwdAlgoPerf_t>(
-          q, pass, g, ctx,
+          q, pass, g, ctx, bf16,
           [&](cudnnHandle_t h, cudnnConvolutionFwdAlgoPerf_t* r, int* n, void* ws, size_t b) {
             return cudnnFindConvolutionForwardAlgorithmEx(h, q.x, x, q.w, w, q.conv, q.y, y,
                                                           kMaxAlgos, n, r, ws, b);
@@ -246,7 +256,7 @@ ConvPlan& plan_for(ConvPass pass, const ConvGeom& g, float* x, float* y, float* 
       break;
     case ConvPass::YtoX:  // the search writes x, which the backward-data overwrites anyway
       select<cudnnConvolutionBwdDataAlgoPerf_t>(
-          q, pass, g, ctx,
+          q, pass, g, ctx, bf16,
           [&](cudnnHandle_t h, cudnnConvolutionBwdDataAlgoPerf_t* r, int* n, void* ws,
               size_t b) {
             return cudnnFindConvolutionBackwardDataAlgorithmEx(h, q.w, w, q.y, y, q.conv, q.x,
@@ -262,7 +272,7 @@ ConvPlan& plan_for(ConvPass pass, const ConvGeom& g, float* x, float* y, float* 
       break;
     case ConvPass::Filter:  // dw accumulates: the search writes a scratch dw instead
       select<cudnnConvolutionBwdFilterAlgoPerf_t>(
-          q, pass, g, ctx,
+          q, pass, g, ctx, bf16,
           [&](cudnnHandle_t h, cudnnConvolutionBwdFilterAlgoPerf_t* r, int* n, void* ws,
               size_t b) {
             auto dw = try_scratch(ctx, static_cast<size_t>(g.cy * g.cx * g.kh * g.kw) *
@@ -287,7 +297,7 @@ ConvPlan& plan_for(ConvPass pass, const ConvGeom& g, float* x, float* y, float* 
 }  // namespace
 
 void cudnn_conv(ConvPass pass, float* x, float* y, float* w, const ConvGeom& g, Context& ctx) {
-  ConvPlan& p = plan_for(pass, g, x, y, w, ctx);
+  ConvPlan& p = plan_for(pass, g, x, y, w, ctx, false);
   auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
   void* ws = p.workspace ? ctx.workspace(p.workspace) : nullptr;
   const float one = 1.0f, zero = 0.0f;
@@ -349,8 +359,25 @@ void cudnn_bias_grad(float* d_bias, const float* d_out, int64_t n, int64_t c, in
 
 ConvAlgoInfo cudnn_conv_algo(ConvPass pass, float* x, float* y, float* w, const ConvGeom& g,
                              Context& ctx) {
-  const ConvPlan& p = plan_for(pass, g, x, y, w, ctx);
+  const ConvPlan& p = plan_for(pass, g, x, y, w, ctx, false);
   return {p.algo, p.workspace, p.measured};
+}
+
+void cudnn_conv_nhwc_bf16(ConvPass pass, void* x, void* y, const void* w, const ConvGeom& g,
+                          Context& ctx) {
+  // The search reads w and writes the pass's output only.
+  ConvPlan& p = plan_for(pass, g, x, y, const_cast<void*>(w), ctx, true);
+  auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
+  void* ws = p.workspace ? ctx.workspace(p.workspace) : nullptr;
+  const float one = 1.0f, zero = 0.0f;  // float scaling factors for bf16 data (float compute)
+  if (pass == ConvPass::XtoY)
+    CGAN_CUDNN_CHECK(cudnnConvolutionForward(
+        handle, &one, p.x, x, p.w, w, p.conv, static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), ws,
+        p.workspace, &zero, p.y, y));
+  else
+    CGAN_CUDNN_CHECK(cudnnConvolutionBackwardData(
+        handle, &one, p.w, w, p.y, y, p.conv, static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo),
+        ws, p.workspace, &zero, p.x, x));
 }
 
 }  // namespace detail

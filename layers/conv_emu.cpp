@@ -32,6 +32,13 @@ void cudnn_conv(ConvPass pass, float* x, float* y, float* w, const ConvGeom& g, 
   }));
 }
 
+void cudnn_conv_nhwc_bf16(ConvPass pass, void* x, void* y, const void* w, const ConvGeom& g,
+                          Context& ctx) {
+  CGAN_CUDA_CHECK(cuda_emu::enqueue_host_task(ctx.stream(), "bf16 NHWC convolution", [=] {
+    cpu_conv_nhwc_bf16(pass, x, y, w, g);
+  }));
+}
+
 ConvAlgoInfo cudnn_conv_algo(ConvPass, float*, float*, float*, const ConvGeom&, Context&) {
   return ConvAlgoInfo{};  // no cuDNN algorithm: the CPU path
 }

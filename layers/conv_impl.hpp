@@ -113,4 +113,15 @@ void cudnn_bias_add(float* out, const float* bias, int64_t n, int64_t c, int64_t
 void cudnn_bias_grad(float* d_bias, const float* d_out, int64_t n, int64_t c, int64_t h,
                      int64_t w, Context& ctx);
 
+// Channels-last bf16 convolutions with fp32 accumulation (the bf16 network path): x
+// [n, hx, wx, cx], y [n, hy, wy, cy], w [cy, kh, kw, cx], all bf16. XtoY and YtoX (the
+// passes inference needs); the output is overwritten.
+// cuDNN (NHWC descriptors, CUDNN_DATA_BFLOAT16, float compute, tensor-op math); in the
+// emulation build the CPU reference below on the emulated device memory.
+void cudnn_conv_nhwc_bf16(ConvPass pass, void* x, void* y, const void* w, const ConvGeom& g,
+                          Context& ctx);
+// The reference: widen to float NCHW, the float32 CPU convolution (accumulating in fp32 as
+// cuDNN does), one rounding of the output to bf16.
+void cpu_conv_nhwc_bf16(ConvPass pass, void* x, void* y, const void* w, const ConvGeom& g);
+
 }  // namespace cgan::detail

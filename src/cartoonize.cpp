@@ -48,7 +48,7 @@ ChannelOrder resolve_order(const SafeTensors& st, const std::string& path,
 Cartoonizer::Cartoonizer(const std::string& weights_path, const CartoonizeOptions& opt,
                          Context& ctx)
     : opt_(opt), ctx_(&ctx) {
-  apply_precision(opt.precision, ctx);
+  precision_ = apply_precision(opt.precision, ctx);
   const SafeTensors st = read_safetensors(weights_path);
   // Damaged weights (NaN/Inf) would give a black or noise image with no other sign.
   for (const auto& kv : st.tensors) {
@@ -69,6 +69,7 @@ Cartoonizer::Cartoonizer(const std::string& weights_path, const CartoonizeOption
                        << " architecture's tensors: use arch '" << generator_arch_name(*seen)
                        << "', e.g. --arch " << generator_arch_name(*seen) << ")");
   }
+  if (precision_ == Precision::BF16) bf16_ = std::make_unique<Bf16GeneratorRunner>(*gen_);
 }
 
 Image Cartoonizer::prepare(const Image& photo) const {
@@ -131,6 +132,9 @@ std::vector<Image> Cartoonizer::run(const std::vector<Image>& images) {
         out.push_back(run_whole({im})[0]);
         continue;
       }
+      CGAN_CHECK(precision_ != Precision::BF16,
+                 im.width << "x" << im.height << " needs tiles here, which bf16 does not do "
+                 "yet: use --precision tf32, more --max-memory or a smaller --max-side");
       TiledOptions to;
       to.tile = t;
       to.spill_dir = opt_.spill_dir;
@@ -147,7 +151,7 @@ std::vector<Image> Cartoonizer::run_whole(const std::vector<Image>& images) {
   // float tensors converted on the host); same arithmetic as images_to_tensor /
   // tensor_to_images, so the same pixels.
   const Tensor x = preprocess_images(images, order_, *ctx_);
-  return postprocess_images(gen_->infer(x), order_, *ctx_);
+  return postprocess_images(bf16_ ? bf16_->run(x) : gen_->infer(x), order_, *ctx_);
 }
 
 }  // namespace cgan

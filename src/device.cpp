@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "cgan/error.hpp"
+#include "cuda_check.hpp"
 
 namespace cgan {
 
@@ -80,6 +81,14 @@ std::string device_description(Device d) {
   std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %.1f GiB)", p.name, p.major, p.minor,
                 static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
   return buf;
+}
+
+int compute_capability(Device d) {
+  if (d.is_cpu()) return 0;
+  int major = 0, minor = 0;
+  CGAN_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d.index));
+  CGAN_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, d.index));
+  return 10 * major + minor;
 }
 
 Device select_device(const std::string& request) {

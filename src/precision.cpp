@@ -1,5 +1,6 @@
 #include "cgan/precision.hpp"
 
+#include "cgan/device.hpp"
 #include "cgan/error.hpp"
 
 namespace cgan {
@@ -20,7 +21,7 @@ Precision parse_precision(const std::string& name) {
   CGAN_FAIL("'" << name << "' is not a precision: give auto, fp32, tf32 or bf16");
 }
 
-Precision resolve_precision(Precision requested, const Context& ctx) {
+Precision resolve_precision(Precision requested, const Context& ctx, PrecisionUse use) {
   if (!ctx.is_cuda()) {
     CGAN_CHECK(requested == Precision::Auto || requested == Precision::FP32,
                "precision " << precision_name(requested)
@@ -28,15 +29,21 @@ Precision resolve_precision(Precision requested, const Context& ctx) {
                                "fp32 or auto)");
     return Precision::FP32;
   }
-  CGAN_CHECK(requested != Precision::BF16,
-             "precision bf16 is not available yet: its kernels exist (channels-last instance "
-             "norm, Adam's bf16 weight copy) but the bf16 convolutions and the network path do "
-             "not; use tf32 (the default on CUDA) or fp32");
+  if (requested == Precision::BF16) {
+    CGAN_CHECK(use == PrecisionUse::Inference,
+               "precision bf16 is available for inference only: bf16 training (its backward "
+               "convolutions and step) is not built yet; train with tf32 (the default on CUDA) "
+               "or fp32");
+    const int cc = compute_capability(ctx.device());
+    CGAN_CHECK(cc >= 80, "precision bf16 needs a GPU with bf16 tensor cores (compute "
+                         "capability 8.0 or newer); this one is "
+                             << cc / 10 << "." << cc % 10 << ": use tf32 or fp32");
+  }
   return requested == Precision::Auto ? Precision::TF32 : requested;
 }
 
-Precision apply_precision(Precision requested, Context& ctx) {
-  const Precision p = resolve_precision(requested, ctx);
+Precision apply_precision(Precision requested, Context& ctx, PrecisionUse use) {
+  const Precision p = resolve_precision(requested, ctx, use);
   ctx.allow_tf32 = p == Precision::TF32;
   return p;
 }

@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N")
       ->check(cgan_tools::device_name());
-  app.add_option("--precision", precision, cgan_tools::precision_help())
+  app.add_option("--precision", precision, cgan_tools::precision_help(false))
       ->check(cgan_tools::precision_name());
   app.add_option("--max-side", max_side,
                  "resize so the longer side is N (PIL bicubic, as the official model); 0 keeps "

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   app.add_option("--out", c.out_dir, "output folder (checkpoints, samples, losses)")->required();
   app.add_option("--device", c.device, "auto, cpu, cuda or cuda:N")
       ->check(cgan_tools::device_name())->capture_default_str();
-  app.add_option("--precision", precision, cgan_tools::precision_help())
+  app.add_option("--precision", precision, cgan_tools::precision_help(true))
       ->check(cgan_tools::precision_name())->capture_default_str();
   app.add_option("--size", c.size, "training image size (square crops)")
       ->check(number<long long>("INT", [](long long v) -> std::string {

@@ -32,7 +32,8 @@ struct CartoonizeOptions {
   // Where tiled runs keep their intermediate maps (unlinked files); empty: $TMPDIR or /tmp.
   std::string spill_dir;
   // What the generator computes in (cgan/precision.hpp); the constructor applies it to the
-  // context (an Error when the device cannot).
+  // context (an Error when the device cannot). BF16 runs whole images only: an image that
+  // would need tiles (max_memory, tile) is an Error naming the fix.
   Precision precision = Precision::Auto;
   // Tiled runs: called after every tile with (tiles done, tiles in all) of that image.
   std::function<void(int64_t, int64_t)> tile_progress;
@@ -63,6 +64,7 @@ class Cartoonizer {
   int tile_side(int w, int h) const;
 
   ChannelOrder order() const { return order_; }
+  Precision precision() const { return precision_; }
   GeneratorArch arch() const { return arch_; }
   // Built for inference (make_generator(..., inference_only=true)): no gradient buffers, frozen.
   Generator& generator() { return *gen_; }
@@ -74,6 +76,8 @@ class Cartoonizer {
   ChannelOrder order_ = ChannelOrder::BGR;
   Context* ctx_;
   std::unique_ptr<Generator> gen_;
+  Precision precision_ = Precision::FP32;      // resolved
+  std::unique_ptr<Bf16GeneratorRunner> bf16_;  // Precision::BF16: the bf16 forward
 };
 
 }  // namespace cgan

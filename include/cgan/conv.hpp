@@ -22,6 +22,10 @@ struct ConvSpec {
 Shape conv_output_shape(const Shape& in, const Shape& weight, const ConvSpec& spec);
 
 // out = conv(in, weight) + bias. `out` must already have conv_output_shape(); bias [Cout] or null.
+// Also channels-last bf16 (inference): in, weight and out all BF16 NHWC (the weight's logical
+// shape as above, stored [out, kh, kw, in], or [in, kh, kw, out] transposed), fp32
+// accumulation, bias F32; CUDA through cuDNN's bf16 tensor-core convolutions, the CPU through
+// its float32 convolution with the output rounded to bf16 (a reference, not a fast path).
 void conv_forward(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
                   const ConvSpec& spec, Context& ctx);
 // conv_forward for a window of a larger convolution (exact tiled inference, cgan/tiled.hpp):

@@ -27,6 +27,8 @@ inline bool cuda_available() { return cuda_device_count() > 0; }
 std::string cuda_unavailable_reason();
 // Short description of a device: "CPU" or "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)".
 std::string device_description(Device d);
+// 10 * major + minor (e.g. 90 for an H100/H200); 0 for the CPU.
+int compute_capability(Device d);
 
 // Memory a new job may still use on `d`, in bytes: MemAvailable from /proc/meminfo for the
 // CPU, free device memory for CUDA (the caching allocator's idle blocks not counted). 0 when

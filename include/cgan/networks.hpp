@@ -67,6 +67,24 @@ class Generator : public Module {
   using Module::Module;
 };
 
+// A generator's inference in bf16 (Precision::BF16): channels-last bf16 activations, fp32
+// instance-norm statistics and convolution accumulation, bf16 copies of the convolution
+// weights made once here from the generator's current parameters (so build it after loading
+// them, and again after they change). CUDA: cuDNN bf16 tensor-core convolutions; the CPU
+// backend runs it too, slowly (its float32 convolution, outputs rounded to bf16), as the
+// reference the GPU is tested against.
+class Bf16GeneratorRunner {
+ public:
+  explicit Bf16GeneratorRunner(Generator& g);
+  // As Generator::infer: x [N,3,H,W] F32 NCHW -> F32 NCHW.
+  Tensor run(const Tensor& x);
+
+ private:
+  Generator* gen_;
+  std::vector<GeneratorStep> steps_;
+  std::vector<Tensor> weights_;  // per Conv step, BF16 NHWC
+};
+
 // The official CartoonGAN generator (see ../shared/README.md): reflection padding around the
 // 7x7 convs and inside the residual blocks, affine instance norm `inNN_M.scale/shift`.
 class OfficialGenerator final : public Generator {

@@ -102,4 +102,13 @@ void channel_affine3(Tensor& out, const Tensor& in, const float mul[3], const fl
 void channel_affine3_backward(Tensor& d_in, const Tensor& d_out, const float mul[3], bool flip,
                               Context& ctx);
 
+// ---- channels-last (the bf16 path; cgan/precision.hpp) --------------------------------
+// out (F32 or BF16 NHWC) = in (F32 NCHW), same logical shape [N,C,H,W]; rounded once to bf16.
+void to_nhwc(Tensor& out, const Tensor& in, Context& ctx);
+// out (F32 NCHW) = f(in + bias[c]) for in F32 or BF16 NHWC; bias [C] or null; f = tanh when
+// `tanh`, else identity (the generator's last convolution's bias and tanh, fused).
+void to_nchw(Tensor& out, const Tensor& in, const Tensor* bias, bool tanh, Context& ctx);
+// ReflectionPad2d(pad) of an F32 or BF16 NHWC map; out the same storage, [N,C,H+2p,W+2p].
+void reflection_pad_nhwc(Tensor& out, const Tensor& in, int pad, Context& ctx);
+
 }  // namespace cgan::ops

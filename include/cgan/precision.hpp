@@ -11,22 +11,27 @@ enum class Precision {
   Auto,  // FP32 on the CPU backend; on CUDA today TF32 (see resolve_precision)
   FP32,  // float32 everywhere, convolutions included (no tensor-core rounding)
   TF32,  // float32 storage, convolutions on TF32 tensor cores (CUDA, Ampere and later)
-  BF16,  // bf16 NHWC activations with fp32 master weights (CUDA): not available yet
+  BF16,  // bf16 NHWC activations, fp32 statistics/accumulation (CUDA, sm_80+): inference only
 };
+
+// What the precision is for: bf16 exists for inference, not yet for training.
+enum class PrecisionUse { Inference, Training };
 
 const char* precision_name(Precision p);  // "auto", "fp32", "tf32", "bf16"
 // "auto" | "fp32" | "tf32" | "bf16"; anything else is an Error listing the choices.
 Precision parse_precision(const std::string& name);
 
 // The precision a network on ctx's device runs in for `requested`; an Error (saying why and
-// what to use instead) when the backend cannot: the CPU backend computes in fp32 only, and
-// the bf16 network path is not built yet (its kernels are: kernels/instance_norm_nhwc.*,
-// Adam's bf16 mirror; the NHWC bf16 convolutions are not). Auto: FP32 on the CPU, TF32 on
-// CUDA (PyTorch's default for cuDNN convolutions); it will mean BF16 on GPUs with bf16
-// tensor cores once that path exists.
-Precision resolve_precision(Precision requested, const Context& ctx);
+// what to use instead) when it cannot: the CPU backend computes in fp32 only; bf16 needs a
+// GPU with bf16 tensor cores (compute capability 8.0+) and exists for inference only (the
+// training step's bf16 backward is not built yet). Auto: FP32 on the CPU, TF32 on CUDA
+// (PyTorch's default for cuDNN convolutions); it becomes BF16 for inference on sm_80+ once
+// the bf16 path has been verified on a GPU (so far it ran on the CPU and the emulator only).
+Precision resolve_precision(Precision requested, const Context& ctx,
+                            PrecisionUse use = PrecisionUse::Inference);
 
 // resolve_precision, then sets ctx to it (ctx.allow_tf32); returns what it resolved to.
-Precision apply_precision(Precision requested, Context& ctx);
+Precision apply_precision(Precision requested, Context& ctx,
+                          PrecisionUse use = PrecisionUse::Inference);
 
 }  // namespace cgan

@@ -427,7 +427,7 @@ Trainer::Trainer(TrainConfig cfg) : impl_(std::make_unique<Impl>()) {
   remove_stale_temp_files((fs::path(cfg.out_dir) / "samples").string());
 
   I.ctx = Context::create(cfg.device);
-  apply_precision(cfg.precision, *I.ctx);
+  apply_precision(cfg.precision, *I.ctx, PrecisionUse::Training);
   // Every step allocates the same shapes: keep the large host blocks instead of faulting in
   // fresh pages each step.
   I.ctx->allocator().set_cache_large_host_blocks(true);

@@ -110,7 +110,7 @@ TEST_CASE("kernels: elementwise ops reject bad arguments with specific messages"
                       Catch::Contains("relu_forward: 'out' has shape [6] but 'in' has shape [2,3]"));
   Tensor half = Tensor::empty_cpu({2, 3}, DType::F16);
   REQUIRE_THROWS_WITH(ops::tanh_forward(half, a, ctx),
-                      Catch::Contains("tanh_forward: tensor 'out' must be F32, got"));
+                      Catch::Contains("tanh_forward: tensor 'out' must be F32 NCHW, got F16"));
   Tensor undefined;
   REQUIRE_THROWS_WITH(ops::scale_inplace(undefined, 2.f, ctx),
                       Catch::Contains("scale_inplace: tensor 'a' is undefined"));
