@@ -1,7 +1,9 @@
 // Inference speed of the official CartoonGAN generator (cgan::OfficialGenerator::infer):
-// 1024x768 single images and 256x256 batches of 8 on the GPU, TF32 on and off, and one
-// 256x256 image on the CPU. Weights: ../shared's Hayao file when present (or the path given
-// as the first argument), else seeded random weights of the same shapes (same speed).
+// 1024x768 single images and 256x256 batches of 8 on the GPU in tf32, fp32 and (compute
+// capability 8.0+) bf16 (Bf16GeneratorRunner), and one 256x256 image on the CPU.
+// `--precision tf32|fp32|bf16` measures only that one on the GPU. Weights: ../shared's Hayao
+// file when present (or the path given as the first argument), else seeded random weights of
+// the same shapes (same speed).
 //
 // Method: the input tensor is already on the device (no decode, resize or copies); each run
 // is infer() + synchronize, timed on the host (so launch and allocation overheads count);
@@ -55,12 +57,12 @@ namespace {
 struct Row {
   std::string device, shape;
   int batch;
-  bool tf32;
+  Precision precision;
   double ms, ms_per_image, images_per_s, peak_mib;
 };
 
 std::string weights_path(int argc, char** argv) {
-  if (argc > 1) return argv[1];
+  if (argc > 1 && argv[1][0] != '-') return argv[1];
   const char* env = std::getenv("CGAN_SHARED_DIR");
   const fs::path shared = env && *env ? fs::path(env)
                                       : fs::path(__FILE__).parent_path().parent_path().parent_path() /
@@ -69,16 +71,18 @@ std::string weights_path(int argc, char** argv) {
   return fs::exists(p) ? p.string() : std::string();
 }
 
-Row measure(OfficialGenerator& g, const Shape& shape, int warmup, int runs, bool tf32) {
+Row measure(OfficialGenerator& g, const Shape& shape, int warmup, int runs, Precision prec) {
   Context& ctx = g.ctx();
-  ctx.allow_tf32 = tf32;
+  apply_precision(prec, ctx);
+  std::unique_ptr<Bf16GeneratorRunner> bf16;
+  if (prec == Precision::BF16) bf16 = std::make_unique<Bf16GeneratorRunner>(g);
   // A fixed pseudo-random pattern in [-1, 1] (timings do not depend on the values).
   std::vector<float> pattern(static_cast<size_t>(shape_numel(shape)));
   for (size_t i = 0; i < pattern.size(); ++i)
     pattern[i] = float(int((i * 2654435761u) % 2001) - 1000) / 1000.0f;
   const Tensor x = Tensor::from_vector(shape, pattern).to(ctx);
   auto run = [&] {
-    const Tensor y = g.infer(x);
+    const Tensor y = bf16 ? bf16->run(x) : g.infer(x);
     ctx.synchronize();
   };
   for (int i = 0; i < warmup; ++i) run();
@@ -88,7 +92,7 @@ Row measure(OfficialGenerator& g, const Shape& shape, int warmup, int runs, bool
   Row r{ctx.is_cuda() ? device_description(ctx.device()) : std::string("CPU"),
         std::to_string(shape[3]) + "x" + std::to_string(shape[2]),
         n,
-        ctx.is_cuda() && tf32,
+        prec,
         med,
         med / n,
         n * 1e3 / med,
@@ -99,7 +103,8 @@ Row measure(OfficialGenerator& g, const Shape& shape, int warmup, int runs, bool
       .str("device", r.device)
       .str("shape", r.shape)
       .integer("batch", r.batch)
-      .boolean("tf32", r.tf32)
+      .str("precision", precision_name(r.precision))
+      .boolean("tf32", r.precision == Precision::TF32)
       .integer("runs", runs)
       .num("ms", r.ms, 3)
       .num("ms_per_image", r.ms_per_image, 3)
@@ -121,24 +126,24 @@ Row measure(OfficialGenerator& g, const Shape& shape, int warmup, int runs, bool
   }
   ctx.profiler = nullptr;
   const std::string title = r.device + ", " + r.shape + ", batch " + std::to_string(n) +
-                            ", tf32 " + (r.tf32 ? "on" : "off");
+                            ", " + precision_name(r.precision);
   bench::print_op_breakdown(ops, prof_runs, wall / prof_runs, "cartoonize", title,
                             [&](bench::JsonLine& j) {
                               j.str("device", r.device)
                                   .str("shape", r.shape)
                                   .integer("batch", r.batch)
-                                  .boolean("tf32", r.tf32);
+                                  .str("precision", precision_name(r.precision));
                             });
   return r;
 }
 
 void table(const std::vector<Row>& rows) {
-  std::printf("# %-10s %-5s %-9s %-5s %10s %12s %10s %10s\n", "device", "batch", "size", "tf32",
+  std::printf("# %-10s %-5s %-9s %-5s %10s %12s %10s %10s\n", "device", "batch", "size", "prec",
               "ms", "ms/image", "images/s", "peak MiB");
   for (const Row& r : rows)
     std::printf("# %-10s %-5d %-9s %-5s %10.2f %12.2f %10.2f %10.1f\n",
                 r.device == "CPU" ? "CPU" : "GPU", r.batch, r.shape.c_str(),
-                r.tf32 ? "on" : "off", r.ms, r.ms_per_image, r.images_per_s, r.peak_mib);
+                precision_name(r.precision), r.ms, r.ms_per_image, r.images_per_s, r.peak_mib);
 }
 
 
@@ -302,6 +307,9 @@ int main(int argc, char** argv) {
       if (w.empty()) throw std::runtime_error("--sizes needs weights (../shared or --weights)");
       return sizes_study(w, budget, largest, devices);
     }
+    std::vector<Precision> precisions;
+    for (int i = 1; i + 1 < argc; ++i)
+      if (std::string(argv[i]) == "--precision") precisions.push_back(parse_precision(argv[i + 1]));
     const std::string weights = weights_path(argc, argv);
     std::printf("# weights: %s\n",
                 weights.empty() ? "random (seeded), official shapes" : weights.c_str());
@@ -317,16 +325,20 @@ int main(int argc, char** argv) {
       Context gpu(Device::cuda(0));
       std::printf("# device: %s\n", device_description(gpu.device()).c_str());
       auto g = make(gpu);
-      for (bool tf32 : {true, false}) {
-        rows.push_back(measure(*g, {1, 3, 768, 1024}, 3, 20, tf32));
-        rows.push_back(measure(*g, {8, 3, 256, 256}, 3, 20, tf32));
+      if (precisions.empty()) {
+        precisions = {Precision::TF32, Precision::FP32};
+        if (compute_capability(gpu.device()) >= 80) precisions.push_back(Precision::BF16);
+      }
+      for (Precision p : precisions) {
+        rows.push_back(measure(*g, {1, 3, 768, 1024}, 3, 20, p));
+        rows.push_back(measure(*g, {8, 3, 256, 256}, 3, 20, p));
       }
     } else {
       std::printf("no CUDA device: %s\n", cuda_unavailable_reason().c_str());
     }
     Context cpu(Device::cpu());
     auto g = make(cpu);
-    rows.push_back(measure(*g, {1, 3, 256, 256}, 1, 3, false));
+    rows.push_back(measure(*g, {1, 3, 256, 256}, 1, 3, Precision::FP32));
     table(rows);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cartoonize: %s\n", e.what());

@@ -5,7 +5,8 @@
 // Compare with bench/pytorch_train_step.py on the same machine.
 //
 // bench_train_step --device cpu|cuda --size N --batch B [--iters I] [--warmup W] [--no-profile]
-// measures that one case (bench/ort_cpu_cartoonize.py runs it beside PyTorch on the CPU).
+// [--precision auto|fp32|tf32|bf16] measures that one case (bf16 training does not exist yet:
+// the trainer refuses it with the reason) (bench/ort_cpu_cartoonize.py runs it beside PyTorch on the CPU).
 //
 // The profiled pass also attaches an OpProfile (cgan/profile.hpp) and prints where the step
 // goes per op category, grouped as convolutions / our kernels / data (ms and % of the
@@ -31,7 +32,7 @@ namespace fs = std::filesystem;
 namespace {
 
 void measure(const std::string& device, int size, int batch, int warmup, int iters,
-             bool profile = true) {
+             bool profile = true, Precision precision = Precision::Auto) {
   const fs::path root = fs::path(__FILE__).parent_path().parent_path();
   const fs::path vgg = root.parent_path() / "shared" / "weights" / "vgg19_conv4_4_caffe.safetensors";
   train::TrainConfig c;
@@ -39,6 +40,7 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
   c.cartoon_dir = (root / "data" / "cartoons").string();
   c.out_dir = (fs::temp_directory_path() / "cgan_bench_train_step").string();
   c.device = device;
+  c.precision = precision;
   c.size = size;
   c.batch = batch;
   c.init_epochs = 0;  // adversarial steps only: the expensive kind
@@ -92,6 +94,7 @@ void measure(const std::string& device, int size, int batch, int warmup, int ite
   bench::JsonLine line;
   line.str("bench", "train_step")
       .str("device", dev_name)
+      .str("precision", precision_name(precision))
       .integer("size", size)
       .integer("batch", batch)
       .str("vgg", c.vgg_random ? "random" : "caffe")
@@ -128,6 +131,7 @@ int main(int argc, char** argv) {
       std::string device = "cpu";
       int size = 64, batch = 2, iters = 10, warmup = 2;
       bool profile = true;
+      Precision precision = Precision::Auto;
       for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&]() -> std::string {
@@ -140,9 +144,10 @@ int main(int argc, char** argv) {
         else if (a == "--iters") iters = std::max(1, std::stoi(value()));
         else if (a == "--warmup") warmup = std::stoi(value());
         else if (a == "--no-profile") profile = false;
+        else if (a == "--precision") precision = parse_precision(value());
         else throw std::runtime_error("unknown argument " + a);
       }
-      measure(device, size, batch, warmup, iters, profile);
+      measure(device, size, batch, warmup, iters, profile, precision);
       return 0;
     }
     if (!cuda_available()) {
