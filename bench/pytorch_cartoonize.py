@@ -11,7 +11,10 @@ Method (as bench_cartoonize.cpp): the input is already on the device; each run i
 pass under torch.inference_mode() + torch.cuda.synchronize(), timed on the host; warm-up runs
 first (cudnn.benchmark=True picks algorithms by timing there, like cgan's measured choice),
 then the median. peak_alloc_MiB = torch.cuda.max_memory_allocated() over the timed runs.
-Shapes: GPU 1024x768 batch 1 and 256x256 batch 8, float32 with TF32 on and off; CPU 256x256.
+Shapes: GPU 1024x768 batch 1 and 256x256 batch 8: float32 with TF32 on and off, bf16 autocast
+with channels_last (what a user picks for speed), then torch.compile (TF32) last, since its
+compilation may not finish within a benchmark's time cap; CPU 256x256. Each row's "mode" says
+which: eager, bf16_channels_last, compile.
 Run on the GPU machine:
     python3 bench/pytorch_cartoonize.py > pytorch_cartoonize.jsonl
 """
@@ -88,13 +91,17 @@ def weights_path():
     return p if os.path.exists(p) else ""
 
 
-def measure(net, dev, shape, warmup, runs, tf32, rows):
+def measure(net, dev, shape, warmup, runs, tf32, rows, mode="eager"):
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(shape, generator=g) * 2 - 1).to(dev)
+    if mode == "bf16_channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    with torch.inference_mode():
+    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if mode == "bf16_channels_last"
+           else torch.autocast("cuda", enabled=False))
+    with torch.inference_mode(), amp:
         for _ in range(warmup):
             net(x)
             sync()
@@ -111,7 +118,7 @@ def measure(net, dev, shape, warmup, runs, tf32, rows):
     n = shape[0]
     peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
-    row = {"bench": "cartoonize", "impl": "pytorch", "device": name,
+    row = {"bench": "cartoonize", "impl": "pytorch", "mode": mode, "device": name,
            "shape": "%dx%d" % (shape[3], shape[2]), "batch": n,
            "tf32": bool(tf32 and dev.type == "cuda"), "runs": runs, "ms": round(ms, 3),
            "ms_per_image": round(ms / n, 3), "images_per_s": round(n * 1e3 / ms, 2),
@@ -136,15 +143,25 @@ def main():
         for tf32 in (True, False):
             measure(gnet, dev, (1, 3, 768, 1024), 3, 20, tf32, rows)
             measure(gnet, dev, (8, 3, 256, 256), 3, 20, tf32, rows)
+        cl = gnet.to(memory_format=torch.channels_last)
+        measure(cl, dev, (1, 3, 768, 1024), 3, 20, True, rows, "bf16_channels_last")
+        measure(cl, dev, (8, 3, 256, 256), 3, 20, True, rows, "bf16_channels_last")
+        gnet = cl.to(memory_format=torch.contiguous_format)
+        try:
+            cnet = torch.compile(gnet)
+            measure(cnet, dev, (1, 3, 768, 1024), 3, 20, True, rows, "compile")
+            measure(cnet, dev, (8, 3, 256, 256), 3, 20, True, rows, "compile")
+        except Exception as e:  # noqa: BLE001 -- report and keep the eager rows
+            print("# torch.compile failed: %s" % str(e).splitlines()[0][:200], flush=True)
         net = gnet.cpu()
     else:
         print("no CUDA device: torch.cuda.is_available() is False")
     measure(net, torch.device("cpu"), (1, 3, 256, 256), 1, 3, False, rows)
-    print("# %-10s %-5s %-9s %-5s %10s %12s %10s %10s" % ("device", "batch", "size", "tf32", "ms",
-                                                       "ms/image", "images/s", "peak MiB"))
+    print("# %-10s %-18s %-5s %-9s %-5s %10s %12s %10s %10s" % (
+        "device", "mode", "batch", "size", "tf32", "ms", "ms/image", "images/s", "peak MiB"))
     for r in rows:
-        print("# %-10s %-5d %-9s %-5s %10.2f %12.2f %10.2f %10.1f" % (
-            "CPU" if r["device"] == "CPU" else "GPU", r["batch"], r["shape"],
+        print("# %-10s %-18s %-5d %-9s %-5s %10.2f %12.2f %10.2f %10.1f" % (
+            "CPU" if r["device"] == "CPU" else "GPU", r["mode"], r["batch"], r["shape"],
             "on" if r["tf32"] else "off", r["ms"], r["ms_per_image"], r["images_per_s"],
             r["peak_alloc_MiB"]))
     return 0
