@@ -1,3 +1,5 @@
+#include <cuda_bf16.h>
+
 #include "kernels/elementwise.hpp"
 #include "kernels/kernel_util.cuh"
 
@@ -37,100 +39,178 @@ struct ScaleF {
   __device__ float operator()(float x) const { return x * alpha; }
 };
 
-// No __restrict__: out may alias an input (in-place ops). Each element is read and written
-// by the same thread, so aliasing is harmless.
-template <class F, bool kVec>
-__global__ void map1_kernel(float* out, const float* a, int64_t n, F f) {
-  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  int64_t done = 0;
-  if (kVec) {
-    const int64_t n4 = n >> 2;
-    const float4* a4 = reinterpret_cast<const float4*>(a);
-    float4* o4 = reinterpret_cast<float4*>(out);
-    for (int64_t i = tid; i < n4; i += stride) {
-      float4 x = a4[i];
-      o4[i] = make_float4(f(x.x), f(x.y), f(x.z), f(x.w));
-    }
-    done = n4 << 2;
-  }
-  for (int64_t i = done + tid; i < n; i += stride) out[i] = f(a[i]);
+template <typename T>
+struct Dev;
+template <>
+struct Dev<float> {
+  using type = float;
+};
+template <>
+struct Dev<bf16> {
+  using type = __nv_bfloat16;
+};
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename D>
+__device__ __forceinline__ D from_f(float v);
+template <>
+__device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
 }
 
-template <class F, bool kVec>
-__global__ void map2_kernel(float* out, const float* a, const float* b, int64_t n, F f) {
+// 16 bytes of D as V floats and back (4 floats or 8 bf16 per 128-bit access).
+template <typename D>
+struct Vec {
+  static constexpr int V = 16 / int(sizeof(D));
+  __device__ __forceinline__ static void load(const D* p, int64_t i, float (&f)[V]) {
+    const uint4 raw = reinterpret_cast<const uint4*>(p)[i];
+    D v[V];
+    memcpy(static_cast<void*>(v), &raw, 16);
+#pragma unroll
+    for (int k = 0; k < V; ++k) f[k] = to_f(v[k]);
+  }
+  __device__ __forceinline__ static void store(D* p, int64_t i, const float (&f)[V]) {
+    D v[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) v[k] = from_f<D>(f[k]);
+    uint4 raw;
+    memcpy(&raw, v, 16);
+    reinterpret_cast<uint4*>(p)[i] = raw;
+  }
+};
+
+// No __restrict__: out may alias an input (in-place ops). Each element is read and written
+// by the same thread, so aliasing is harmless. Arithmetic in float, one rounding on store.
+template <typename D, class F, bool kVec>
+__global__ void map1_kernel(D* out, const D* a, int64_t n, F f) {
   const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   int64_t done = 0;
   if (kVec) {
-    const int64_t n4 = n >> 2;
-    const float4* a4 = reinterpret_cast<const float4*>(a);
-    const float4* b4 = reinterpret_cast<const float4*>(b);
-    float4* o4 = reinterpret_cast<float4*>(out);
-    for (int64_t i = tid; i < n4; i += stride) {
-      const float4 x = a4[i], y = b4[i];
-      o4[i] = make_float4(f(x.x, y.x), f(x.y, y.y), f(x.z, y.z), f(x.w, y.w));
+    constexpr int V = Vec<D>::V;
+    const int64_t nv = n / V;
+    for (int64_t i = tid; i < nv; i += stride) {
+      float x[V];
+      Vec<D>::load(a, i, x);
+#pragma unroll
+      for (int k = 0; k < V; ++k) x[k] = f(x[k]);
+      Vec<D>::store(out, i, x);
     }
-    done = n4 << 2;
+    done = nv * V;
   }
-  for (int64_t i = done + tid; i < n; i += stride) out[i] = f(a[i], b[i]);
+  for (int64_t i = done + tid; i < n; i += stride) out[i] = from_f<D>(f(to_f(a[i])));
+}
+
+template <typename D, class F, bool kVec>
+__global__ void map2_kernel(D* out, const D* a, const D* b, int64_t n, F f) {
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t done = 0;
+  if (kVec) {
+    constexpr int V = Vec<D>::V;
+    const int64_t nv = n / V;
+    for (int64_t i = tid; i < nv; i += stride) {
+      float x[V], y[V];
+      Vec<D>::load(a, i, x);
+      Vec<D>::load(b, i, y);
+#pragma unroll
+      for (int k = 0; k < V; ++k) x[k] = f(x[k], y[k]);
+      Vec<D>::store(out, i, x);
+    }
+    done = nv * V;
+  }
+  for (int64_t i = done + tid; i < n; i += stride) out[i] = from_f<D>(f(to_f(a[i]), to_f(b[i])));
 }
 
 constexpr int kBlock = 256;
 
-template <class F>
-void map1(float* out, const float* a, int64_t n, F f, Stream stream) {
+template <typename T, class F>
+void map1(T* out_t, const T* a_t, int64_t n, F f, Stream stream) {
   if (n <= 0) return;
+  using D = typename Dev<T>::type;
+  auto* out = reinterpret_cast<D*>(out_t);
+  auto* a = reinterpret_cast<const D*>(a_t);
+  constexpr int V = Vec<D>::V;
   // Views at odd offsets cannot use 128-bit accesses; they take the scalar path.
   const bool vec = detail::aligned16(out) && detail::aligned16(a);
-  const int grid = detail::grid_for(vec ? (n + 3) / 4 : n, kBlock);
+  const int grid = detail::grid_for(vec ? (n + V - 1) / V : n, kBlock);
   if (vec)
-    map1_kernel<F, true><<<grid, kBlock, 0, stream>>>(out, a, n, f);
+    map1_kernel<D, F, true><<<grid, kBlock, 0, stream>>>(out, a, n, f);
   else
-    map1_kernel<F, false><<<grid, kBlock, 0, stream>>>(out, a, n, f);
+    map1_kernel<D, F, false><<<grid, kBlock, 0, stream>>>(out, a, n, f);
   CGAN_CUDA_LAUNCH_CHECK();
 }
 
-template <class F>
-void map2(float* out, const float* a, const float* b, int64_t n, F f, Stream stream) {
+template <typename T, class F>
+void map2(T* out_t, const T* a_t, const T* b_t, int64_t n, F f, Stream stream) {
   if (n <= 0) return;
+  using D = typename Dev<T>::type;
+  auto* out = reinterpret_cast<D*>(out_t);
+  auto* a = reinterpret_cast<const D*>(a_t);
+  auto* b = reinterpret_cast<const D*>(b_t);
+  constexpr int V = Vec<D>::V;
   const bool vec = detail::aligned16(out) && detail::aligned16(a) && detail::aligned16(b);
-  const int grid = detail::grid_for(vec ? (n + 3) / 4 : n, kBlock);
+  const int grid = detail::grid_for(vec ? (n + V - 1) / V : n, kBlock);
   if (vec)
-    map2_kernel<F, true><<<grid, kBlock, 0, stream>>>(out, a, b, n, f);
+    map2_kernel<D, F, true><<<grid, kBlock, 0, stream>>>(out, a, b, n, f);
   else
-    map2_kernel<F, false><<<grid, kBlock, 0, stream>>>(out, a, b, n, f);
+    map2_kernel<D, F, false><<<grid, kBlock, 0, stream>>>(out, a, b, n, f);
   CGAN_CUDA_LAUNCH_CHECK();
 }
 }  // namespace
 
-void relu_forward(float* out, const float* in, int64_t n, Stream stream) {
+template <typename T>
+void relu_forward(T* out, const T* in, int64_t n, Stream stream) {
   map1(out, in, n, ReluF{}, stream);
 }
-void relu_backward(float* d_in, const float* d_out, const float* out, int64_t n, Stream stream) {
+template <typename T>
+void relu_backward(T* d_in, const T* d_out, const T* out, int64_t n, Stream stream) {
   map2(d_in, d_out, out, n, ReluBwdF{}, stream);
 }
-void leaky_relu_forward(float* out, const float* in, float slope, int64_t n, Stream stream) {
+template <typename T>
+void leaky_relu_forward(T* out, const T* in, float slope, int64_t n, Stream stream) {
   map1(out, in, n, LeakyF{slope}, stream);
 }
-void leaky_relu_backward(float* d_in, const float* d_out, const float* out, float slope,
-                         int64_t n, Stream stream) {
+template <typename T>
+void leaky_relu_backward(T* d_in, const T* d_out, const T* out, float slope, int64_t n,
+                         Stream stream) {
   map2(d_in, d_out, out, n, LeakyBwdF{slope}, stream);
 }
-void tanh_forward(float* out, const float* in, int64_t n, Stream stream) {
+template <typename T>
+void tanh_forward(T* out, const T* in, int64_t n, Stream stream) {
   map1(out, in, n, TanhF{}, stream);
 }
-void tanh_backward(float* d_in, const float* d_out, const float* out, int64_t n, Stream stream) {
+template <typename T>
+void tanh_backward(T* d_in, const T* d_out, const T* out, int64_t n, Stream stream) {
   map2(d_in, d_out, out, n, TanhBwdF{}, stream);
 }
-void add(float* out, const float* a, const float* b, int64_t n, Stream stream) {
+template <typename T>
+void add(T* out, const T* a, const T* b, int64_t n, Stream stream) {
   map2(out, a, b, n, AddF{}, stream);
 }
-void axpy(float* y, float alpha, const float* x, int64_t n, Stream stream) {
+template <typename T>
+void axpy(T* y, float alpha, const T* x, int64_t n, Stream stream) {
   map2(y, y, x, n, AxpyF{alpha}, stream);
 }
-void scale(float* a, float alpha, int64_t n, Stream stream) {
+template <typename T>
+void scale(T* a, float alpha, int64_t n, Stream stream) {
   map1(a, a, n, ScaleF{alpha}, stream);
 }
+
+#define CGAN_INSTANTIATE(T)                                                                  \
+  template void relu_forward<T>(T*, const T*, int64_t, Stream);                             \
+  template void relu_backward<T>(T*, const T*, const T*, int64_t, Stream);                  \
+  template void leaky_relu_forward<T>(T*, const T*, float, int64_t, Stream);                \
+  template void leaky_relu_backward<T>(T*, const T*, const T*, float, int64_t, Stream);     \
+  template void tanh_forward<T>(T*, const T*, int64_t, Stream);                             \
+  template void tanh_backward<T>(T*, const T*, const T*, int64_t, Stream);                  \
+  template void add<T>(T*, const T*, const T*, int64_t, Stream);                            \
+  template void axpy<T>(T*, float, const T*, int64_t, Stream);                              \
+  template void scale<T>(T*, float, int64_t, Stream);
+CGAN_INSTANTIATE(float)
+CGAN_INSTANTIATE(bf16)
+#undef CGAN_INSTANTIATE
 
 }  // namespace cgan::kernels

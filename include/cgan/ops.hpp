@@ -18,6 +18,8 @@
 namespace cgan::ops {
 
 // ---- elementwise ---------------------------------------------------------------------
+// Any layout, F32 or BF16 storage (float arithmetic, one rounding on store), every operand
+// stored alike.
 void relu_forward(Tensor& out, const Tensor& in, Context& ctx);
 // mask taken from the forward output (out > 0), so the input need not be kept
 void relu_backward(Tensor& d_in, const Tensor& d_out, const Tensor& out, Context& ctx);
