@@ -600,6 +600,27 @@ void conv_forward_window(Tensor& out, const Tensor& in, const Tensor& weight, co
 
 void conv_backward_data(Tensor& d_in, const Tensor& d_out, const Tensor& weight,
                         const ConvSpec& spec, Context& ctx) {
+  if (d_out.defined() && d_out.layout() == Layout::NHWC) {
+    check_bf16_nhwc(d_out, "d_out", ctx);
+    check_bf16_nhwc(d_in, "d_in", ctx);
+    check_bf16_nhwc(weight, "weight", ctx);
+    const Shape os = conv_output_shape(d_in.shape(), weight.shape(), spec);
+    CGAN_CHECK(d_out.shape() == os, "conv_backward_data: d_out is "
+                                        << shape_str(d_out.shape()) << ", expected "
+                                        << shape_str(os));
+    const detail::ConvGeom g = geometry(d_in.shape(), weight.shape(), spec);
+    ProfileScope prof(ctx, "conv.bwd_data");
+    // The transposed conv's input gradient is a forward conv of d_out (roles as in the
+    // float path below).
+    const detail::ConvPass pass = spec.transposed ? detail::ConvPass::XtoY : detail::ConvPass::YtoX;
+    void* x = spec.transposed ? d_out.raw() : d_in.raw();
+    void* y = spec.transposed ? d_in.raw() : d_out.raw();
+    if (ctx.is_cuda())
+      detail::cudnn_conv_nhwc_bf16(pass, x, y, weight.raw(), g, ctx);
+    else
+      detail::cpu_conv_nhwc_bf16(pass, x, y, weight.raw(), g);
+    return;
+  }
   check_f32_4d(d_in, "d_in");
   check_f32_4d(d_out, "d_out");
   check_f32_4d(weight, "weight");
@@ -626,6 +647,40 @@ void conv_backward_data(Tensor& d_in, const Tensor& d_out, const Tensor& weight,
 
 void conv_backward_filter(Tensor& d_weight, Tensor* d_bias, const Tensor& d_out, const Tensor& in,
                           const ConvSpec& spec, Context& ctx) {
+  if (in.defined() && in.layout() == Layout::NHWC) {
+    // bf16 activations, fp32 master gradients (d_weight in the parameter's own layout).
+    check_bf16_nhwc(in, "input", ctx);
+    check_bf16_nhwc(d_out, "d_out", ctx);
+    check_f32_4d(d_weight, "d_weight");
+    check_device(d_weight, "d_weight", ctx);
+    const Shape os = conv_output_shape(in.shape(), d_weight.shape(), spec);
+    CGAN_CHECK(d_out.shape() == os, "conv_backward_filter: d_out is "
+                                        << shape_str(d_out.shape()) << ", expected "
+                                        << shape_str(os));
+    if (d_bias) {
+      CGAN_CHECK(d_bias->numel() == os[1] && d_bias->dtype() == DType::F32,
+                 "conv_backward_filter: d_bias " << d_bias->str() << " does not match " << os[1]
+                                                 << " output channels");
+      check_device(*d_bias, "d_bias", ctx);
+    }
+    const detail::ConvGeom g = geometry(in.shape(), d_weight.shape(), spec);
+    const Tensor& x = spec.transposed ? d_out : in;
+    const Tensor& dy = spec.transposed ? in : d_out;
+    const int64_t rows = os[0] * os[2] * os[3];
+    ProfileScope prof(ctx, "conv.bwd_filter");
+    if (ctx.is_cuda()) {
+      detail::cudnn_conv_filter_nhwc_bf16(d_weight.f32(), x.raw(), dy.raw(), g, ctx);
+      if (d_bias) {
+        void* ws = ctx.workspace(kernels::bias_backward_nhwc_workspace_bytes(rows, os[1]));
+        kernels::bias_backward_nhwc<bf16>(d_bias->f32(), d_out.data<bf16>(), rows, os[1], ws,
+                                          ctx.stream());
+      }
+    } else {
+      detail::cpu_conv_filter_nhwc_bf16(d_weight.f32(), x.raw(), dy.raw(), g);
+      if (d_bias) cpu::bias_backward_nhwc<bf16>(d_bias->f32(), d_out.data<bf16>(), rows, os[1]);
+    }
+    return;
+  }
   check_f32_4d(d_weight, "d_weight");
   check_f32_4d(d_out, "d_out");
   check_f32_4d(in, "input");

@@ -19,6 +19,7 @@
 #include <tuple>
 
 #include "cuda_check.hpp"
+#include "kernels/nhwc.hpp"
 #include "layers/conv_impl.hpp"
 
 namespace cgan {
@@ -204,8 +205,6 @@ ConvPlan& plan_for(ConvPass pass, const ConvGeom& g, void* x, void* y, void* w, 
                    bool bf16) {
   auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
   CGAN_CHECK(handle, "cuDNN convolution needs a CUDA context");
-  CGAN_CHECK(!bf16 || pass != ConvPass::Filter,
-             "cuDNN: the bf16 NHWC filter gradient is not implemented");
   const PlanKey key{static_cast<int>(pass),
                     {g.n, g.cx, g.hx, g.wx, g.cy, g.hy, g.wy, g.kh, g.kw},
                     g.stride, g.pad, ctx.allow_tf32, ctx.deterministic, bf16};
@@ -361,6 +360,24 @@ ConvAlgoInfo cudnn_conv_algo(ConvPass pass, float* x, float* y, float* w, const 
                              Context& ctx) {
   const ConvPlan& p = plan_for(pass, g, x, y, w, ctx, false);
   return {p.algo, p.workspace, p.measured};
+}
+
+void cudnn_conv_filter_nhwc_bf16(float* dw, const void* x, const void* y, const ConvGeom& g,
+                                 Context& ctx) {
+  const int64_t per_k = g.cx * g.kh * g.kw;
+  // The call's gradient (beta 0) in bf16, from the context's allocator (stream-ordered, so
+  // handing it back right after the launches is safe).
+  Scratch dw16(ctx.allocator(), size_t(g.cy * per_k) * 2);
+  ConvPlan& p = plan_for(ConvPass::Filter, g, const_cast<void*>(x), const_cast<void*>(y),
+                         dw16.get(), ctx, true);
+  auto handle = static_cast<cudnnHandle_t>(ctx.cudnn_handle());
+  void* ws = p.workspace ? ctx.workspace(p.workspace) : nullptr;
+  const float one = 1.0f, zero = 0.0f;
+  CGAN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+      handle, &one, p.x, x, p.y, y, p.conv, static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo),
+      ws, p.workspace, &zero, p.w, dw16.get()));
+  kernels::add_krsc_bf16_to_kcrs(dw, static_cast<const bf16*>(dw16.get()), g.cy, g.cx,
+                                 g.kh * g.kw, ctx.stream());
 }
 
 void cudnn_conv_nhwc_bf16(ConvPass pass, void* x, void* y, const void* w, const ConvGeom& g,

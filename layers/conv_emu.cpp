@@ -39,6 +39,13 @@ void cudnn_conv_nhwc_bf16(ConvPass pass, void* x, void* y, const void* w, const 
   }));
 }
 
+void cudnn_conv_filter_nhwc_bf16(float* dw, const void* x, const void* y, const ConvGeom& g,
+                                 Context& ctx) {
+  CGAN_CUDA_CHECK(cuda_emu::enqueue_host_task(ctx.stream(), "bf16 NHWC filter gradient", [=] {
+    cpu_conv_filter_nhwc_bf16(dw, x, y, g);
+  }));
+}
+
 ConvAlgoInfo cudnn_conv_algo(ConvPass, float*, float*, float*, const ConvGeom&, Context&) {
   return ConvAlgoInfo{};  // no cuDNN algorithm: the CPU path
 }

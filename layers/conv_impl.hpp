@@ -123,5 +123,12 @@ void cudnn_conv_nhwc_bf16(ConvPass pass, void* x, void* y, const void* w, const 
 // The reference: widen to float NCHW, the float32 CPU convolution (accumulating in fp32 as
 // cuDNN does), one rounding of the output to bf16.
 void cpu_conv_nhwc_bf16(ConvPass pass, void* x, void* y, const void* w, const ConvGeom& g);
+// The filter gradient of a bf16 NHWC convolution, added into dw, a float32 [cy, cx, kh, kw]
+// (the parameter's own layout): master gradients stay fp32. cuDNN computes the call's
+// gradient (fp32 accumulation) into a bf16 [cy, kh, kw, cx] scratch (its bf16 configuration
+// has a bf16 filter), which a kernel widens and adds; the reference accumulates in float.
+void cudnn_conv_filter_nhwc_bf16(float* dw, const void* x, const void* y, const ConvGeom& g,
+                                 Context& ctx);
+void cpu_conv_filter_nhwc_bf16(float* dw, const void* x, const void* y, const ConvGeom& g);
 
 }  // namespace cgan::detail

@@ -37,8 +37,15 @@ void narrow(bf16* dst, const std::vector<float>& src, int64_t n, int64_t c, int6
 }
 }  // namespace
 
+void cpu_conv_filter_nhwc_bf16(float* dw, const void* x, const void* y, const ConvGeom& g) {
+  const std::vector<float> xf = widen(static_cast<const bf16*>(x), g.n, g.cx, g.hx, g.wx);
+  const std::vector<float> yf = widen(static_cast<const bf16*>(y), g.n, g.cy, g.hy, g.wy);
+  cpu_conv_filter(dw, xf.data(), yf.data(), g);
+}
+
 void cpu_conv_nhwc_bf16(ConvPass pass, void* x, void* y, const void* w, const ConvGeom& g) {
-  CGAN_CHECK(pass != ConvPass::Filter, "bf16 NHWC convolution: no filter gradient yet");
+  CGAN_CHECK(pass != ConvPass::Filter, "bf16 NHWC convolution: the filter pass is "
+                                       "cpu_conv_filter_nhwc_bf16");
   // w [cy, kh, kw, cx] is an NHWC tensor of logical shape [cy, cx, kh, kw].
   const std::vector<float> wf = widen(static_cast<const bf16*>(w), g.cy, g.cx, g.kh, g.kw);
   if (pass == ConvPass::XtoY) {

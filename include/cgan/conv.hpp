@@ -39,10 +39,13 @@ void conv_forward(Tensor& out, const Tensor& in, const Tensor& weight, const Ten
 void conv_forward_window(Tensor& out, const Tensor& in, const Tensor& weight, const Tensor* bias,
                          const ConvSpec& spec, const Shape& whole_in, const ConvSpec& whole_spec,
                          Context& ctx);
-// d_in (shape of the input) = dL/d_in, overwritten.
+// d_in (shape of the input) = dL/d_in, overwritten. BF16 NHWC as conv_forward: d_in, d_out,
+// weight all BF16 NHWC.
 void conv_backward_data(Tensor& d_in, const Tensor& d_out, const Tensor& weight,
                         const ConvSpec& spec, Context& ctx);
 // d_weight += dL/d_weight; d_bias (may be null) += dL/d_bias. `in` is the forward input.
+// With BF16 NHWC in/d_out, d_weight and d_bias stay F32 (master gradients) with d_weight in
+// the parameter's own layout (NCHW-ordered [out, in, kh, kw]).
 void conv_backward_filter(Tensor& d_weight, Tensor* d_bias, const Tensor& d_out, const Tensor& in,
                           const ConvSpec& spec, Context& ctx);
 

@@ -92,7 +92,8 @@ void l1_loss(Tensor& loss, Tensor* d_a, const Tensor& a, const Tensor& b, float 
              Context& ctx);
 
 // ---- pooling -------------------------------------------------------------------------
-// 2x2 stride 2, floor (odd trailing row/column dropped, as PyTorch MaxPool2d(2)).
+// 2x2 stride 2, floor (odd trailing row/column dropped, as PyTorch MaxPool2d(2)). F32 NCHW,
+// F32 NHWC or BF16 NHWC (all maps alike).
 void maxpool2x2_forward(Tensor& out, const Tensor& in, Context& ctx);
 // Gradient to the first maximum of each window (row-major), as PyTorch.
 void maxpool2x2_backward(Tensor& d_in, const Tensor& d_out, const Tensor& in, Context& ctx);
@@ -112,5 +113,7 @@ void to_nhwc(Tensor& out, const Tensor& in, Context& ctx);
 void to_nchw(Tensor& out, const Tensor& in, const Tensor* bias, bool tanh, Context& ctx);
 // ReflectionPad2d(pad) of an F32 or BF16 NHWC map; out the same storage, [N,C,H+2p,W+2p].
 void reflection_pad_nhwc(Tensor& out, const Tensor& in, int pad, Context& ctx);
+// Its gradient: d_in [N,C,H,W] (overwritten) from d_out [N,C,H+2p,W+2p], same storage.
+void reflection_pad_nhwc_backward(Tensor& d_in, const Tensor& d_out, int pad, Context& ctx);
 
 }  // namespace cgan::ops

@@ -98,4 +98,32 @@ void reflection_pad_nhwc(Tensor& out, const Tensor& in, int pad, Context& ctx) {
   }
 }
 
+void reflection_pad_nhwc_backward(Tensor& d_in, const Tensor& d_out, int pad, Context& ctx) {
+  const char* op = "reflection_pad_nhwc_backward";
+  check_nhwc_map(d_out, op, "d_out", ctx);
+  check_storage(d_in, op, "d_in", ctx, d_out.dtype(), Layout::NHWC);
+  const int64_t N = d_in.dim(0), C = d_in.dim(1), H = d_in.dim(2), W = d_in.dim(3);
+  CGAN_CHECK(pad >= 0 && pad < H && pad < W, op << ": reflection padding " << pad
+                                                << " must be >= 0 and < the input's " << H << "x"
+                                                << W);
+  check_shape(d_out, "d_out", {N, C, H + 2 * pad, W + 2 * pad}, op);
+  CGAN_CHECK(d_out.raw() != d_in.raw(), op << ": 'd_in' must not alias 'd_out'");
+  ProfileScope prof(ctx, "pad.bwd");
+  const bool b16 = d_out.dtype() == DType::BF16;
+  if (ctx.is_cuda()) {
+    if (b16)
+      kernels::reflection_pad_nhwc_backward<bf16>(d_in.data<bf16>(), d_out.data<bf16>(), N, int(H),
+                                                  int(W), C, pad, ctx.stream());
+    else
+      kernels::reflection_pad_nhwc_backward<float>(d_in.f32(), d_out.f32(), N, int(H), int(W), C,
+                                                   pad, ctx.stream());
+  } else {
+    if (b16)
+      cpu::reflection_pad_nhwc_backward<bf16>(d_in.data<bf16>(), d_out.data<bf16>(), N, int(H),
+                                              int(W), C, pad);
+    else
+      cpu::reflection_pad_nhwc_backward<float>(d_in.f32(), d_out.f32(), N, int(H), int(W), C, pad);
+  }
+}
+
 }  // namespace cgan::ops

@@ -1,47 +1,96 @@
+#include "kernels/maxpool.hpp"
+
 #include "cgan/ops.hpp"
 #include "cgan/profile.hpp"
-#include "kernels/maxpool.hpp"
+#include "kernels/nhwc.hpp"
 #include "ops/check.hpp"
 
 namespace cgan::ops {
 
 using detail::check_4d;
 using detail::check_shape;
-using detail::check_tensor;
+using detail::check_storage;
+
+namespace {
+// F32 NCHW, or F32/BF16 NHWC; the storage of `in` decides for every other map.
+void check_pool_input(const Tensor& in, const char* op, const Context& ctx) {
+  CGAN_CHECK(in.defined(), op << ": tensor 'in' is undefined");
+  const bool ok = in.layout() == Layout::NHWC
+                      ? (in.dtype() == DType::F32 || in.dtype() == DType::BF16)
+                      : in.dtype() == DType::F32;
+  CGAN_CHECK(ok, op << ": 'in' is " << dtype_name(in.dtype()) << " " << layout_name(in.layout())
+                    << "; this op takes F32 NCHW, F32 NHWC or BF16 NHWC");
+  check_storage(in, op, "in", ctx, in.dtype(), in.layout());
+  check_4d(in, "in", op);
+}
+}  // namespace
 
 void maxpool2x2_forward(Tensor& out, const Tensor& in, Context& ctx) {
   const char* op = "maxpool2x2_forward";
-  check_tensor(in, op, "in", ctx);
-  check_tensor(out, op, "out", ctx);
-  check_4d(in, "in", op);
-  const int64_t H = in.dim(2), W = in.dim(3);
-  check_shape(out, "out", {in.dim(0), in.dim(1), H / 2, W / 2}, op);
+  check_pool_input(in, op, ctx);
+  check_storage(out, op, "out", ctx, in.dtype(), in.layout());
+  const int64_t N = in.dim(0), C = in.dim(1), H = in.dim(2), W = in.dim(3);
+  check_shape(out, "out", {N, C, H / 2, W / 2}, op);
   ProfileScope prof(ctx, "pool.fwd");
+  if (in.layout() == Layout::NHWC) {
+    const bool b16 = in.dtype() == DType::BF16;
+    if (ctx.is_cuda()) {
+      if (b16)
+        kernels::maxpool2x2_nhwc_forward<bf16>(out.data<bf16>(), in.data<bf16>(), N, int(H), int(W),
+                                               C, ctx.stream());
+      else
+        kernels::maxpool2x2_nhwc_forward<float>(out.f32(), in.f32(), N, int(H), int(W), C,
+                                                ctx.stream());
+    } else {
+      if (b16)
+        cpu::maxpool2x2_nhwc_forward<bf16>(out.data<bf16>(), in.data<bf16>(), N, int(H), int(W), C);
+      else
+        cpu::maxpool2x2_nhwc_forward<float>(out.f32(), in.f32(), N, int(H), int(W), C);
+    }
+    return;
+  }
   if (ctx.is_cuda())
-    kernels::maxpool2x2_forward(out.f32(), in.f32(), in.dim(0) * in.dim(1), int(H), int(W),
-                                ctx.stream());
+    kernels::maxpool2x2_forward(out.f32(), in.f32(), N * C, int(H), int(W), ctx.stream());
   else
-    cpu::maxpool2x2_forward(out.f32(), in.f32(), in.dim(0) * in.dim(1), int(H), int(W));
+    cpu::maxpool2x2_forward(out.f32(), in.f32(), N * C, int(H), int(W));
 }
 
 void maxpool2x2_backward(Tensor& d_in, const Tensor& d_out, const Tensor& in, Context& ctx) {
   const char* op = "maxpool2x2_backward";
-  check_tensor(in, op, "in", ctx);
-  check_tensor(d_in, op, "d_in", ctx);
-  check_tensor(d_out, op, "d_out", ctx);
-  check_4d(in, "in", op);
-  const int64_t H = in.dim(2), W = in.dim(3);
+  check_pool_input(in, op, ctx);
+  check_storage(d_in, op, "d_in", ctx, in.dtype(), in.layout());
+  check_storage(d_out, op, "d_out", ctx, in.dtype(), in.layout());
+  const int64_t N = in.dim(0), C = in.dim(1), H = in.dim(2), W = in.dim(3);
   check_shape(d_in, "d_in", in.shape(), op);
-  check_shape(d_out, "d_out", {in.dim(0), in.dim(1), H / 2, W / 2}, op);
+  check_shape(d_out, "d_out", {N, C, H / 2, W / 2}, op);
   CGAN_CHECK(d_in.raw() != in.raw() && d_in.raw() != d_out.raw(),
              op << ": 'd_in' must not alias 'in' or 'd_out'");
   ProfileScope prof(ctx, "pool.bwd");
+  if (in.layout() == Layout::NHWC) {
+    const bool b16 = in.dtype() == DType::BF16;
+    if (ctx.is_cuda()) {
+      if (b16)
+        kernels::maxpool2x2_nhwc_backward<bf16>(d_in.data<bf16>(), d_out.data<bf16>(),
+                                                in.data<bf16>(), N, int(H), int(W), C,
+                                                ctx.stream());
+      else
+        kernels::maxpool2x2_nhwc_backward<float>(d_in.f32(), d_out.f32(), in.f32(), N, int(H),
+                                                 int(W), C, ctx.stream());
+    } else {
+      if (b16)
+        cpu::maxpool2x2_nhwc_backward<bf16>(d_in.data<bf16>(), d_out.data<bf16>(), in.data<bf16>(),
+                                            N, int(H), int(W), C);
+      else
+        cpu::maxpool2x2_nhwc_backward<float>(d_in.f32(), d_out.f32(), in.f32(), N, int(H), int(W),
+                                             C);
+    }
+    return;
+  }
   if (ctx.is_cuda())
-    kernels::maxpool2x2_backward(d_in.f32(), d_out.f32(), in.f32(), in.dim(0) * in.dim(1),
-                                 int(H), int(W), ctx.stream());
+    kernels::maxpool2x2_backward(d_in.f32(), d_out.f32(), in.f32(), N * C, int(H), int(W),
+                                 ctx.stream());
   else
-    cpu::maxpool2x2_backward(d_in.f32(), d_out.f32(), in.f32(), in.dim(0) * in.dim(1), int(H),
-                             int(W));
+    cpu::maxpool2x2_backward(d_in.f32(), d_out.f32(), in.f32(), N * C, int(H), int(W));
 }
 
 }  // namespace cgan::ops
