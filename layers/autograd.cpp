@@ -3,7 +3,10 @@
 #include <cmath>
 #include <random>
 
+#include <cstring>
+
 #include "cgan/nn.hpp"
+#include "optim/adam_impl.hpp"
 
 namespace cgan::nn {
 
@@ -15,11 +18,15 @@ Var input(const Tensor& value, bool requires_grad) {
 }
 
 namespace {
-Var make_output(const Shape& shape, Context& ctx, bool requires_grad) {
+// An op's output, stored like `like` (its input): F32 NCHW, or the bf16 path's NHWC maps.
+Var make_output(const Shape& shape, Context& ctx, bool requires_grad, const Tensor& like) {
   auto n = std::make_shared<Node>();
-  n->value = Tensor::empty(shape, ctx);
+  n->value = Tensor::empty(shape, ctx, like.dtype(), shape.size() == 4 ? like.layout() : Layout::NCHW);
   n->requires_grad = requires_grad;
   return n;
+}
+Tensor empty_like(const Tensor& t, Context& ctx) {
+  return Tensor::empty(t.shape(), ctx, t.dtype(), t.layout());
 }
 }  // namespace
 
@@ -36,7 +43,10 @@ void Tape::backward(const Var& out, const Tensor& d_out) {
   CGAN_CHECK(d_out.shape() == out->value.shape(),
              "Tape::backward: d_out " << shape_str(d_out.shape()) << " vs output "
                                       << shape_str(out->value.shape()));
-  out->grad = Tensor::empty(d_out.shape(), *ctx_);
+  CGAN_CHECK(d_out.dtype() == out->value.dtype() && d_out.layout() == out->value.layout(),
+             "Tape::backward: d_out is " << d_out.str() << " but the output is "
+                                         << out->value.str());
+  out->grad = empty_like(out->value, *ctx_);
   out->grad.copy_from(d_out, *ctx_);
   for (size_t i = fns_.size(); i-- > 0;) {
     fns_[i]();
@@ -47,11 +57,11 @@ void Tape::backward(const Var& out, const Tensor& d_out) {
 
 void Tape::accumulate(Node& n, const std::function<void(Tensor& dst)>& compute) {
   if (!n.grad.defined()) {
-    n.grad = Tensor::empty(n.value.shape(), *ctx_);
+    n.grad = empty_like(n.value, *ctx_);
     compute(n.grad);
     return;
   }
-  Tensor tmp = Tensor::empty(n.value.shape(), *ctx_);
+  Tensor tmp = empty_like(n.value, *ctx_);
   compute(tmp);
   ops::add_inplace(n.grad, tmp, *ctx_);
 }
@@ -110,6 +120,51 @@ void ParameterSet::init_random(uint64_t seed, Context& ctx) {
       dst[i] = p.init == Init::Ones ? 1.f : p.init == Init::Zeros ? 0.f : u(rng);
   }
   values_.copy_from(Tensor::from_vector(values_.shape(), host), ctx);
+  refresh_bf16(ctx);
+}
+
+void ParameterSet::enable_bf16(Context& ctx) {
+  CGAN_CHECK(allocated(), "ParameterSet::enable_bf16 before allocate()");
+  if (bf16_enabled()) return;
+  values_bf16_ = Tensor::empty({values_.numel()}, ctx, DType::BF16);
+  for (Parameter& p : params_) {
+    const int64_t n = shape_numel(p.shape);
+    Tensor flat = values_bf16_.slice(p.offset, p.offset + n);
+    p.value_bf16 = p.shape.size() == 4 ? flat.view_as(p.shape, Layout::NHWC) : flat.view(p.shape);
+  }
+  refresh_bf16(ctx);
+}
+
+std::vector<FilterSegment> ParameterSet::filter_segments() const {
+  std::vector<FilterSegment> v;
+  for (const Parameter& p : params_)
+    if (p.shape.size() == 4) v.push_back({p.offset, p.shape[0], p.shape[1], p.shape[2], p.shape[3]});
+  return v;
+}
+
+void ParameterSet::refresh_bf16(Context& ctx) {
+  if (!bf16_enabled()) return;
+  // The same copy Adam's step writes (optim/adam_impl.hpp), without an update.
+  const std::vector<FilterSegment> f = filter_segments();
+  std::vector<MirrorSegment> segs;
+  for (const FilterSegment& s : f) segs.push_back({s.offset, s.K, s.C, s.R, s.S});
+  Bf16Mirror mr;
+  mr.out = values_bf16_.data<uint16_t>();
+  mr.nseg = static_cast<int>(segs.size());
+  if (ctx.is_cuda()) {
+    Tensor dev;
+    if (!segs.empty()) {
+      Tensor host = Tensor::empty_cpu({int64_t(segs.size()) * 10});
+      std::memcpy(host.raw(), segs.data(), segs.size() * sizeof(MirrorSegment));
+      dev = host.to(ctx);
+      mr.segs = dev.data<MirrorSegment>();
+    }
+    kernels::write_bf16_mirror(values_.f32(), values_.numel(), mr, ctx.stream());
+    ctx.synchronize();  // `dev` (the segment table) is freed at scope exit
+  } else {
+    mr.segs = segs.empty() ? nullptr : segs.data();
+    cpu::write_bf16_mirror(values_.f32(), values_.numel(), mr);
+  }
 }
 
 void ParameterSet::zero_grad(Context& ctx) {
@@ -145,6 +200,7 @@ void ParameterSet::load(const SafeTensors& st, const std::string& source, bool a
                                               " more"
                                         : std::string()));
   for (Parameter& p : params_) p.value.copy_from(st.f32(p.name), ctx);
+  refresh_bf16(ctx);
 }
 
 std::vector<std::pair<std::string, Tensor>> ParameterSet::state() const {
@@ -171,18 +227,25 @@ Var Conv::operator()(Tape& tape, ParameterSet& ps, const Var& x) const {
   const bool want_params =
       tape.grad_enabled() && tape.param_grads && !ps.frozen && ps.grads().defined();
   const bool need = tape.grad_enabled() && (x->requires_grad || want_params);
-  Var out = make_output(conv_output_shape(x->value.shape(), ps[weight].shape, spec), ctx, need);
+  Var out = make_output(conv_output_shape(x->value.shape(), ps[weight].shape, spec), ctx, need,
+                        x->value);
   const Parameter& w = ps[weight];
   const Parameter* b = bias >= 0 ? &ps[bias] : nullptr;
-  conv_forward(out->value, x->value, w.value, b ? &b->value : nullptr, spec, ctx);
+  const bool b16 = x->value.dtype() == DType::BF16;
+  CGAN_CHECK(!b16 || w.value_bf16.defined(),
+             "conv '" << w.name << "': a BF16 input needs the parameters' bf16 copy "
+                      << "(ParameterSet::enable_bf16)");
+  conv_forward(out->value, x->value, b16 ? w.value_bf16 : w.value, b ? &b->value : nullptr, spec,
+               ctx);
   if (!need) return out;
   Var o = out;
   tape.record([&tape, &ps, o, x, want_params, w_i = weight, b_i = bias, spec_ = spec] {
     if (!o->grad.defined()) return;
     Context& c = tape.ctx();
     Parameter& wp = ps[w_i];
+    const Tensor& wv = x->value.dtype() == DType::BF16 ? wp.value_bf16 : wp.value;
     if (x->requires_grad)
-      tape.accumulate(*x, [&](Tensor& d) { conv_backward_data(d, o->grad, wp.value, spec_, c); });
+      tape.accumulate(*x, [&](Tensor& d) { conv_backward_data(d, o->grad, wv, spec_, c); });
     if (want_params)
       conv_backward_filter(wp.grad, b_i >= 0 ? &ps[b_i].grad : nullptr, o->grad, x->value,
                            spec_, c);
@@ -206,7 +269,7 @@ Var InstanceNorm::operator()(Tape& tape, ParameterSet& ps, const Var& x, ops::Ac
                     (x->requires_grad || want_params || (residual && residual->requires_grad));
   const Shape& s = x->value.shape();
   CGAN_CHECK(s.size() == 4, "instance norm: expected [N,C,H,W], got " << shape_str(s));
-  Var out = make_output(s, ctx, need);
+  Var out = make_output(s, ctx, need, x->value);
   Tensor mean = Tensor::empty({s[0] * s[1]}, ctx), rstd = Tensor::empty({s[0] * s[1]}, ctx);
   const Tensor* sc = affine ? &ps[scale].value : nullptr;
   const Tensor* sh = affine ? &ps[shift].value : nullptr;
@@ -229,7 +292,7 @@ Var InstanceNorm::operator()(Tape& tape, ParameterSet& ps, const Var& x, ops::Ac
     if (x->requires_grad) {
       tape.accumulate(*x, run);
     } else if (want_params) {
-      Tensor scratch = Tensor::empty(x->value.shape(), c);
+      Tensor scratch = empty_like(x->value, c);
       run(scratch);
     }
     if (residual && residual->requires_grad) {
@@ -253,15 +316,22 @@ Var reflection_pad(Tape& tape, const Var& x, int pad) {
   const Shape& s = x->value.shape();
   CGAN_CHECK(s.size() == 4, "reflection_pad: expected [N,C,H,W], got " << shape_str(s));
   const bool need = tape.grad_enabled() && x->requires_grad;
-  Var out = make_output({s[0], s[1], s[2] + 2 * pad, s[3] + 2 * pad}, ctx, need);
-  ops::reflection_pad_forward(out->value, x->value, ops::Pad2d::all(pad), ctx);
+  Var out = make_output({s[0], s[1], s[2] + 2 * pad, s[3] + 2 * pad}, ctx, need, x->value);
+  const bool nhwc = x->value.layout() == Layout::NHWC;
+  if (nhwc)
+    ops::reflection_pad_nhwc(out->value, x->value, pad, ctx);
+  else
+    ops::reflection_pad_forward(out->value, x->value, ops::Pad2d::all(pad), ctx);
   if (!need) return out;
   Var xn = x;
   Var o = out;
-  tape.record([&tape, o, xn, pad] {
+  tape.record([&tape, o, xn, pad, nhwc] {
     if (!o->grad.defined()) return;
     tape.accumulate(*xn, [&](Tensor& d) {
-      ops::reflection_pad_backward(d, o->grad, ops::Pad2d::all(pad), tape.ctx());
+      if (nhwc)
+        ops::reflection_pad_nhwc_backward(d, o->grad, pad, tape.ctx());
+      else
+        ops::reflection_pad_backward(d, o->grad, ops::Pad2d::all(pad), tape.ctx());
     });
   });
   return out;
@@ -273,7 +343,7 @@ template <typename Fwd, typename Bwd>
 Var unary(Tape& tape, const Var& x, Fwd fwd, Bwd bwd) {
   Context& ctx = tape.ctx();
   const bool need = tape.grad_enabled() && x->requires_grad;
-  Var out = make_output(x->value.shape(), ctx, need);
+  Var out = make_output(x->value.shape(), ctx, need, x->value);
   fwd(out->value, x->value, ctx);
   if (!need) return out;
   Var o = out;
@@ -315,7 +385,7 @@ Var maxpool2x2(Tape& tape, const Var& x) {
   const Shape& s = x->value.shape();
   CGAN_CHECK(s.size() == 4, "maxpool2x2: expected [N,C,H,W], got " << shape_str(s));
   const bool need = tape.grad_enabled() && x->requires_grad;
-  Var out = make_output({s[0], s[1], s[2] / 2, s[3] / 2}, ctx, need);
+  Var out = make_output({s[0], s[1], s[2] / 2, s[3] / 2}, ctx, need, x->value);
   ops::maxpool2x2_forward(out->value, x->value, ctx);
   if (!need) return out;
   Var o = out;
@@ -331,7 +401,7 @@ Var maxpool2x2(Tape& tape, const Var& x) {
 Var channel_affine3(Tape& tape, const Var& x, const float mul[3], const float add[3], bool flip) {
   Context& ctx = tape.ctx();
   const bool need = tape.grad_enabled() && x->requires_grad;
-  Var out = make_output(x->value.shape(), ctx, need);
+  Var out = make_output(x->value.shape(), ctx, need, x->value);
   ops::channel_affine3(out->value, x->value, mul, add, flip, ctx);
   if (!need) return out;
   Var o = out;
@@ -341,6 +411,38 @@ Var channel_affine3(Tape& tape, const Var& x, const float mul[3], const float ad
     tape.accumulate(*x, [&](Tensor& d) {
       ops::channel_affine3_backward(d, o->grad, m.data(), flip, tape.ctx());
     });
+  });
+  return out;
+}
+
+Var to_nhwc(Tape& tape, const Var& x, DType dtype) {
+  Context& ctx = tape.ctx();
+  const bool need = tape.grad_enabled() && x->requires_grad;
+  auto out = std::make_shared<Node>();
+  out->value = Tensor::empty(x->value.shape(), ctx, dtype, Layout::NHWC);
+  out->requires_grad = need;
+  ops::to_nhwc(out->value, x->value, ctx);
+  if (!need) return out;
+  Var o = out;
+  tape.record([&tape, o, x] {
+    if (!o->grad.defined()) return;
+    tape.accumulate(*x, [&](Tensor& d) { ops::to_nchw(d, o->grad, nullptr, false, tape.ctx()); });
+  });
+  return out;
+}
+
+Var to_nchw(Tape& tape, const Var& x) {
+  Context& ctx = tape.ctx();
+  const bool need = tape.grad_enabled() && x->requires_grad;
+  auto out = std::make_shared<Node>();
+  out->value = Tensor::empty(x->value.shape(), ctx);
+  out->requires_grad = need;
+  ops::to_nchw(out->value, x->value, nullptr, false, ctx);
+  if (!need) return out;
+  Var o = out;
+  tape.record([&tape, o, x] {
+    if (!o->grad.defined()) return;
+    tape.accumulate(*x, [&](Tensor& d) { ops::to_nhwc(d, o->grad, tape.ctx()); });
   });
   return out;
 }

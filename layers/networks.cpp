@@ -351,14 +351,19 @@ Var VGG19Features::forward(Tape& t, const Var& x, ChannelOrder order) {
     }
     flip = order == ChannelOrder::BGR;
   }
-  Var h = nn::channel_affine3(t, x, mul, add, flip);
+  // bf16 (params().enable_bf16()): the input affine in float, then the layers on channels-last
+  // bf16 maps, the features back in float for the loss.
+  const bool b16 = params_.bf16_enabled();
+  Var h = nn::channel_affine3(t, b16 && x->value.layout() == Layout::NHWC ? nn::to_nchw(t, x) : x,
+                              mul, add, flip);
+  if (b16) h = nn::to_nhwc(t, h);
   for (size_t i = 0; i < convs_.size(); ++i) {
     h = convs_[i](t, params_, h);
     if (i + 1 == convs_.size() && !opt_.after_relu) break;
     h = nn::relu(t, h);
     if (pool_after_[i]) h = nn::maxpool2x2(t, h);
   }
-  return h;
+  return b16 ? nn::to_nchw(t, h) : h;
 }
 
 }  // namespace cgan

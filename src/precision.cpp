@@ -21,7 +21,7 @@ Precision parse_precision(const std::string& name) {
   CGAN_FAIL("'" << name << "' is not a precision: give auto, fp32, tf32 or bf16");
 }
 
-Precision resolve_precision(Precision requested, const Context& ctx, PrecisionUse use) {
+Precision resolve_precision(Precision requested, const Context& ctx) {
   if (!ctx.is_cuda()) {
     CGAN_CHECK(requested == Precision::Auto || requested == Precision::FP32,
                "precision " << precision_name(requested)
@@ -30,10 +30,6 @@ Precision resolve_precision(Precision requested, const Context& ctx, PrecisionUs
     return Precision::FP32;
   }
   if (requested == Precision::BF16) {
-    CGAN_CHECK(use == PrecisionUse::Inference,
-               "precision bf16 is available for inference only: bf16 training (its backward "
-               "convolutions and step) is not built yet; train with tf32 (the default on CUDA) "
-               "or fp32");
     const int cc = compute_capability(ctx.device());
     CGAN_CHECK(cc >= 80, "precision bf16 needs a GPU with bf16 tensor cores (compute "
                          "capability 8.0 or newer); this one is "
@@ -42,8 +38,8 @@ Precision resolve_precision(Precision requested, const Context& ctx, PrecisionUs
   return requested == Precision::Auto ? Precision::TF32 : requested;
 }
 
-Precision apply_precision(Precision requested, Context& ctx, PrecisionUse use) {
-  const Precision p = resolve_precision(requested, ctx, use);
+Precision apply_precision(Precision requested, Context& ctx) {
+  const Precision p = resolve_precision(requested, ctx);
   ctx.allow_tf32 = p == Precision::TF32;
   return p;
 }

@@ -140,6 +140,14 @@ Tensor Tensor::view(const Shape& shape) const {
   return t;
 }
 
+Tensor Tensor::view_as(const Shape& shape, Layout layout) const {
+  CGAN_CHECK(ndim() == 1, "view_as: only a flat tensor can be given a layout, got " << str());
+  check_layout(shape, layout);
+  Tensor t = view(shape);
+  t.layout_ = layout;
+  return t;
+}
+
 Tensor Tensor::slice(int64_t begin, int64_t end) const {
   CGAN_CHECK(ndim() >= 1 && 0 <= begin && begin <= end && end <= shape_[0],
              "slice [" << begin << "," << end << ") out of range for " << shape_str(shape_));

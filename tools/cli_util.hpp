@@ -124,8 +124,9 @@ inline CLI::Validator precision_name() {
 }
 inline const char* precision_help(bool training) {
   return training ? "what the networks compute in: auto (fp32 on the CPU, tf32 on CUDA), fp32, "
-                    "tf32 (CUDA: convolutions on TF32 tensor cores); bf16 is not available for "
-                    "training yet"
+                    "tf32 (CUDA: convolutions on TF32 tensor cores) or bf16 (CUDA, compute "
+                    "capability 8.0+: bf16 channels-last activations; fp32 statistics, "
+                    "accumulation, master weights and checkpoints)"
                   : "what the generator computes in: auto (fp32 on the CPU, tf32 on CUDA), "
                     "fp32, tf32 (CUDA: convolutions on TF32 tensor cores) or bf16 (CUDA, "
                     "compute capability 8.0+: bf16 channels-last activations, fp32 statistics "

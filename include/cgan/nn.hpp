@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "cgan/adam.hpp"  // FilterSegment
 #include "cgan/context.hpp"
 #include "cgan/conv.hpp"
 #include "cgan/ops.hpp"
@@ -77,6 +78,9 @@ struct Parameter {
   Init init = Init::Zeros;
   float bound = 0;
   Tensor value, grad;  // views into ParameterSet::values()/grads()
+  // The bf16 copy (ParameterSet::enable_bf16), a view into values_bf16(): BF16, 4-D weights
+  // channels-last (an NHWC tensor of the weight's shape), the rest flat like `value`.
+  Tensor value_bf16;
 };
 
 class ParameterSet {
@@ -99,6 +103,18 @@ class ParameterSet {
   const Tensor& values() const { return values_; }
   const Tensor& grads() const { return grads_; }
 
+  // bf16 compute with fp32 masters: a BF16 copy of every parameter (4-D weights held
+  // channels-last, what bf16 NHWC convolutions read), written now from the values and again
+  // by every init_random/load. Adam keeps it current through step():
+  // adam.set_bf16_mirror(values_bf16(), filter_segments(), ctx).
+  void enable_bf16(Context& ctx);
+  bool bf16_enabled() const { return values_bf16_.defined(); }
+  Tensor& values_bf16() { return values_bf16_; }
+  // Rewrites the copy from the values (after they changed other than through Adam).
+  void refresh_bf16(Context& ctx);
+  // The 4-D weights inside the flat buffer, as Adam's bf16 mirror needs them.
+  std::vector<FilterSegment> filter_segments() const;
+
   // Deterministic PyTorch-default-like init (kaiming-uniform bounds given at add()),
   // from a seeded mt19937_64 in declaration order.
   void init_random(uint64_t seed, Context& ctx);
@@ -119,6 +135,7 @@ class ParameterSet {
   std::map<std::string, int> index_;
   int64_t total_ = 0;
   Tensor values_, grads_;
+  Tensor values_bf16_;
 };
 
 // PyTorch's default Conv2d/ConvTranspose2d init bound: kaiming_uniform(a=sqrt(5)) gives
@@ -153,5 +170,9 @@ Var leaky_relu(Tape& tape, const Var& x, float slope);
 Var tanh(Tape& tape, const Var& x);
 Var maxpool2x2(Tape& tape, const Var& x);
 Var channel_affine3(Tape& tape, const Var& x, const float mul[3], const float add[3], bool flip);
+// Layout changes at the bf16 path's boundaries (with their gradients): an F32 NCHW map to an
+// NHWC map of `dtype` (F32 or BF16), and an NHWC map back to F32 NCHW.
+Var to_nhwc(Tape& tape, const Var& x, DType dtype = DType::BF16);
+Var to_nchw(Tape& tape, const Var& x);
 
 }  // namespace cgan::nn

@@ -11,11 +11,8 @@ enum class Precision {
   Auto,  // FP32 on the CPU backend; on CUDA today TF32 (see resolve_precision)
   FP32,  // float32 everywhere, convolutions included (no tensor-core rounding)
   TF32,  // float32 storage, convolutions on TF32 tensor cores (CUDA, Ampere and later)
-  BF16,  // bf16 NHWC activations, fp32 statistics/accumulation (CUDA, sm_80+): inference only
+  BF16,  // bf16 NHWC activations, fp32 statistics, accumulation and master weights (CUDA, sm_80+)
 };
-
-// What the precision is for: bf16 exists for inference, not yet for training.
-enum class PrecisionUse { Inference, Training };
 
 const char* precision_name(Precision p);  // "auto", "fp32", "tf32", "bf16"
 // "auto" | "fp32" | "tf32" | "bf16"; anything else is an Error listing the choices.
@@ -23,15 +20,12 @@ Precision parse_precision(const std::string& name);
 
 // The precision a network on ctx's device runs in for `requested`; an Error (saying why and
 // what to use instead) when it cannot: the CPU backend computes in fp32 only; bf16 needs a
-// GPU with bf16 tensor cores (compute capability 8.0+) and exists for inference only (the
-// training step's bf16 backward is not built yet). Auto: FP32 on the CPU, TF32 on CUDA
-// (PyTorch's default for cuDNN convolutions); it becomes BF16 for inference on sm_80+ once
-// the bf16 path has been verified on a GPU (so far it ran on the CPU and the emulator only).
-Precision resolve_precision(Precision requested, const Context& ctx,
-                            PrecisionUse use = PrecisionUse::Inference);
+// GPU with bf16 tensor cores (compute capability 8.0+). Auto: FP32 on the CPU, TF32 on CUDA
+// (PyTorch's default for cuDNN convolutions); it becomes BF16 on sm_80+ once the bf16 path
+// has been verified on a GPU (so far it ran on the CPU and the emulator only).
+Precision resolve_precision(Precision requested, const Context& ctx);
 
 // resolve_precision, then sets ctx to it (ctx.allow_tf32); returns what it resolved to.
-Precision apply_precision(Precision requested, Context& ctx,
-                          PrecisionUse use = PrecisionUse::Inference);
+Precision apply_precision(Precision requested, Context& ctx);
 
 }  // namespace cgan

@@ -80,6 +80,9 @@ class Tensor {
   // viewed as its own shape or flat (1-D, where layout means nothing): any other shape would
   // silently reinterpret its memory order.
   Tensor view(const Shape& shape) const;
+  // A flat (1-D) tensor's memory seen as `shape` in `layout`, e.g. a block of a flat buffer
+  // that holds a filter channels-last. Same storage.
+  Tensor view_as(const Shape& shape, Layout layout) const;
   // Items [begin, end) of the first dimension (N for NHWC too), sharing storage.
   Tensor slice(int64_t begin, int64_t end) const;
 

@@ -24,6 +24,10 @@ class AdamAdapter {
   const Tensor& m() { return adam_.m(); }
   const Tensor& v() { return adam_.v(); }
   void step() { adam_.step(*ctx_); }
+  // bf16 training: every step also refreshes the network's bf16 parameter copy.
+  void mirror_bf16(nn::ParameterSet& ps) {
+    adam_.set_bf16_mirror(ps.values_bf16(), ps.filter_segments(), *ctx_);
+  }
 
   void restore(const Tensor& m, const Tensor& v, int64_t steps) {
     adam_.load_state({{"m", m}, {"v", v},

@@ -344,6 +344,7 @@ struct Trainer::Impl {
   std::unique_ptr<SeedDiscriminator> disc;
   std::unique_ptr<VGG19Features> vgg;
   std::unique_ptr<AdamAdapter> adam_g, adam_d;
+  Precision precision = Precision::FP32;  // resolved; BF16: channels-last bf16 activations
   ChannelOrder order = ChannelOrder::RGB;
   SmoothOptions smooth;
   int64_t step = 0;  // global steps done
@@ -427,7 +428,7 @@ Trainer::Trainer(TrainConfig cfg) : impl_(std::make_unique<Impl>()) {
   remove_stale_temp_files((fs::path(cfg.out_dir) / "samples").string());
 
   I.ctx = Context::create(cfg.device);
-  apply_precision(cfg.precision, *I.ctx, PrecisionUse::Training);
+  I.precision = apply_precision(cfg.precision, *I.ctx);
   // Every step allocates the same shapes: keep the large host blocks instead of faulting in
   // fresh pages each step.
   I.ctx->allocator().set_cache_large_host_blocks(true);
@@ -514,6 +515,15 @@ Trainer::Trainer(TrainConfig cfg) : impl_(std::make_unique<Impl>()) {
                                            cfg.adam_eps, ctx);
   I.adam_d = std::make_unique<AdamAdapter>(I.disc->params(), cfg.lr_d, cfg.beta1, cfg.beta2,
                                            cfg.adam_eps, ctx);
+  if (I.precision == Precision::BF16) {
+    // fp32 masters (what Adam updates and checkpoints hold), bf16 copies for the convolutions:
+    // Adam's step rewrites G's and D's; VGG19 is frozen, its copy is written once.
+    I.gen->params().enable_bf16(ctx);
+    I.disc->params().enable_bf16(ctx);
+    I.vgg->params().enable_bf16(ctx);
+    I.adam_g->mirror_bf16(I.gen->params());
+    I.adam_d->mirror_bf16(I.disc->params());
+  }
 
   // Fixed sample photos: centre crops at the training size.
   {
@@ -640,6 +650,16 @@ StepLosses Trainer::step() {
     edge_smooth_batch(smoothed, cartoons, I.smooth, ctx, I.order);
   Generator& G = *I.gen;
   SeedDiscriminator& D = *I.disc;
+  // bf16: the batch in channels-last bf16 for G and D (VGG19 takes float images and converts
+  // after its input normalization); D's outputs back to float for the losses.
+  const bool b16 = I.precision == Precision::BF16;
+  auto storage = [&](const Tensor& x) {
+    if (!b16 || !x.defined()) return x;
+    Tensor t = Tensor::empty(x.shape(), ctx, DType::BF16, Layout::NHWC);
+    ops::to_nhwc(t, x, ctx);
+    return t;
+  };
+  auto d_out = [&](nn::Tape& t, const nn::Var& o) { return b16 ? nn::to_nchw(t, o) : o; };
   // The step's losses stay on the device until the one read at the end of the step:
   // [content, d_real, d_smooth, d_fake, g_adv].
   const Tensor losses = Tensor::empty({5}, ctx);
@@ -659,7 +679,7 @@ StepLosses Trainer::step() {
   // generator's step.
   G.params().zero_grad(ctx);
   nn::Tape tape_g(ctx);
-  nn::Var fake = G.forward(tape_g, nn::input(photos));
+  nn::Var fake = G.forward(tape_g, nn::input(storage(photos)));
   tm.g_forward = I.lap();
 
   if (out.adversarial) {
@@ -668,14 +688,14 @@ StepLosses Trainer::step() {
     D.params().zero_grad(ctx);
     auto d_term = [&](const Tensor& x, float target, int64_t slot) {
       nn::Tape t(ctx);
-      nn::Var o = D.forward(t, nn::input(x));
+      nn::Var o = d_out(t, D.forward(t, nn::input(x)));
       Tensor d = Tensor::empty(o->value.shape(), ctx);
       Tensor loss = loss_slot(slot);
       ops::mse_const_loss(loss, &d, o->value, target, 1.f, ctx);
       t.backward(o, d);
     };
-    d_term(cartoons, 1.f, 1);
-    d_term(smoothed, 0.f, 2);
+    d_term(storage(cartoons), 1.f, 1);
+    d_term(storage(smoothed), 0.f, 2);
     d_term(fake->value, 0.f, 3);
     I.adam_d->set_lr(static_cast<float>(out.lr_d));
     I.adam_d->step();
@@ -684,7 +704,7 @@ StepLosses Trainer::step() {
     // ---- G adversarial term through the updated D; D's parameters get no gradient.
     nn::Tape t(ctx);
     t.param_grads = false;
-    nn::Var o = D.forward(t, fake);
+    nn::Var o = d_out(t, D.forward(t, fake));
     Tensor d = Tensor::empty(o->value.shape(), ctx);
     Tensor loss = loss_slot(4);
     ops::mse_const_loss(loss, &d, o->value, 1.f, 1.f, ctx);
