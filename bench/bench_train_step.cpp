@@ -1,5 +1,5 @@
 // CartoonGAN training step time (adversarial step: D step + G step with content loss) at
-// batch 8, 256x256 on the GPU, with a breakdown per part of the step, the time the loop
+// batch 8, 256x256 on the GPU (tf32, then bf16 on compute capability 8.0+), with a breakdown per part of the step, the time the loop
 // waited for data, and the device memory peak of the caching allocator. One JSON line per
 // measurement. Without a GPU: "no CUDA device: ..." and a small CPU figure, exit status 0.
 // Compare with bench/pytorch_train_step.py on the same machine.
@@ -156,7 +156,10 @@ int main(int argc, char** argv) {
       measure("cpu", 64, 2, 1, 3);
       return 0;
     }
-    measure("cuda", 256, 8, 3, 10);
+    // The default (tf32) and, where the GPU has bf16 tensor cores, bf16.
+    measure("cuda", 256, 8, 3, 10, true, Precision::TF32);
+    if (compute_capability(Device::cuda(0)) >= 80)
+      measure("cuda", 256, 8, 3, 10, true, Precision::BF16);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -44,6 +44,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--device", choices=["auto", "cpu"], default="auto",
                     help="cpu: the CPU at --size/--batch even where CUDA exists")
+    ap.add_argument("--modes", default="eager,bf16,compile")
     a = ap.parse_args()
     if a.device == "cpu":
         dev = torch.device("cpu")
@@ -54,7 +55,16 @@ def main():
         print("no CUDA device: torch.cuda.is_available() is False (CPU figure at 64x64, batch 2)")
         dev = torch.device("cpu")
         a.size, a.batch, a.iters, a.warmup = 64, 2, 3, 1
+    modes = a.modes.split(",") if dev.type == "cuda" else ["eager"]
+    for mode in modes:
+        try:
+            run(a, dev, mode)
+        except Exception as e:  # noqa: BLE001 -- report the mode, keep the others
+            print("# mode %s failed: %s" % (mode, str(e).splitlines()[0][:200]), flush=True)
 
+
+def run(a, dev, mode):
+    torch.manual_seed(0)
     G = Generator(3, 64, 8).to(dev)
     D = Discriminator(3, 1, (32, 64, 128, 256)).to(dev)
     vgg = VGGFeatures(random_vgg_weights(), True, 25, True).to(dev)
@@ -64,25 +74,39 @@ def main():
     photos = torch.rand(shape, device=dev) * 2 - 1
     cartoons = torch.rand(shape, device=dev) * 2 - 1
     smoothed = torch.rand(shape, device=dev) * 2 - 1
+    if mode == "bf16":
+        cl = torch.channels_last
+        G, D, vgg = G.to(memory_format=cl), D.to(memory_format=cl), vgg.to(memory_format=cl)
+        photos, cartoons, smoothed = (t.contiguous(memory_format=cl)
+                                      for t in (photos, cartoons, smoothed))
+    g_fwd, d_fwd, vgg_f = G, D, vgg.f
+    if mode == "compile":
+        g_fwd, d_fwd, vgg_f = torch.compile(G), torch.compile(D), torch.compile(vgg.f)
+    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if mode == "bf16" else \
+        (lambda: torch.autocast(dev.type, enabled=False))
     mean = torch.tensor([103.939, 116.779, 123.68], device=dev).view(1, 3, 1, 1)
 
     def vgg_feat(x):
         x = (x + 1) * 127.5
-        return vgg.f(x[:, [2, 1, 0]] - mean)
+        return vgg_f(x[:, [2, 1, 0]] - mean)
 
     def step():
-        fake = G(photos)
-        opt_d.zero_grad(set_to_none=True)
-        dr, ds, df = D(cartoons), D(smoothed), D(fake.detach())
-        d_loss = F.mse_loss(dr, torch.ones_like(dr)) + F.mse_loss(ds, torch.zeros_like(ds)) + \
-            F.mse_loss(df, torch.zeros_like(df))
+        with amp():
+            fake = g_fwd(photos)
+            opt_d.zero_grad(set_to_none=True)
+            dr, ds, df = d_fwd(cartoons), d_fwd(smoothed), d_fwd(fake.detach())
+            d_loss = F.mse_loss(dr.float(), torch.ones_like(dr).float()) + \
+                F.mse_loss(ds.float(), torch.zeros_like(ds).float()) + \
+                F.mse_loss(df.float(), torch.zeros_like(df).float())
         d_loss.backward()
         opt_d.step()
         opt_g.zero_grad(set_to_none=True)
-        out = D(fake)
-        with torch.no_grad():
-            real_f = vgg_feat(photos)
-        g_loss = F.mse_loss(out, torch.ones_like(out)) + 10 * F.l1_loss(vgg_feat(fake), real_f)
+        with amp():
+            out = d_fwd(fake)
+            with torch.no_grad():
+                real_f = vgg_feat(photos)
+            g_loss = F.mse_loss(out.float(), torch.ones_like(out).float()) + \
+                10 * F.l1_loss(vgg_feat(fake).float(), real_f.float())
         g_loss.backward()
         opt_g.step()
         return d_loss.item() + g_loss.item()  # host sync, as the C++ trainer reads its losses
@@ -99,13 +123,13 @@ def main():
         times.append((time.perf_counter() - t0) * 1e3)
     times.sort()
     ms = times[len(times) // 2]
-    res = {"bench": "pytorch_train_step", "device": torch.cuda.get_device_name() if dev.type == "cuda" else "CPU",
+    res = {"bench": "pytorch_train_step", "mode": mode, "device": torch.cuda.get_device_name() if dev.type == "cuda" else "CPU",
            "torch": torch.__version__, "size": a.size, "batch": a.batch, "step_ms": round(ms, 2),
            "steps_per_s": round(1e3 / ms, 3), "images_per_s": round(a.batch * 1e3 / ms, 2),
            "cudnn_tf32": torch.backends.cudnn.allow_tf32 if dev.type == "cuda" else False}
     if dev.type == "cuda":
         res["peak_alloc_MiB"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    print(json.dumps(res))
+    print(json.dumps(res), flush=True)
 
 
 if __name__ == "__main__":
