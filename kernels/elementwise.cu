@@ -2,6 +2,7 @@
 
 #include "kernels/elementwise.hpp"
 #include "kernels/kernel_util.cuh"
+#include "kernels/storage.cuh"
 
 namespace cgan::kernels {
 
@@ -40,44 +41,21 @@ struct ScaleF {
 };
 
 template <typename T>
-struct Dev;
-template <>
-struct Dev<float> {
-  using type = float;
+struct Dev {
+  using type = typename detail::DevStorage<T>::type;
 };
-template <>
-struct Dev<bf16> {
-  using type = __nv_bfloat16;
-};
-__device__ __forceinline__ float to_f(float v) { return v; }
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename D>
-__device__ __forceinline__ D from_f(float v);
-template <>
-__device__ __forceinline__ float from_f<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
+using detail::from_f;
+using detail::to_f;
 
-// 16 bytes of D as V floats and back (4 floats or 8 bf16 per 128-bit access).
+// 16 bytes at index i (in 16-byte units) <-> V floats.
 template <typename D>
 struct Vec {
-  static constexpr int V = 16 / int(sizeof(D));
+  static constexpr int V = detail::Vec16<D>::V;
   __device__ __forceinline__ static void load(const D* p, int64_t i, float (&f)[V]) {
-    const uint4 raw = reinterpret_cast<const uint4*>(p)[i];
-    D v[V];
-    memcpy(static_cast<void*>(v), &raw, 16);
-#pragma unroll
-    for (int k = 0; k < V; ++k) f[k] = to_f(v[k]);
+    detail::Vec16<D>::load(p + i * V, f);
   }
   __device__ __forceinline__ static void store(D* p, int64_t i, const float (&f)[V]) {
-    D v[V];
-#pragma unroll
-    for (int k = 0; k < V; ++k) v[k] = from_f<D>(f[k]);
-    uint4 raw;
-    memcpy(&raw, v, 16);
-    reinterpret_cast<uint4*>(p)[i] = raw;
+    detail::Vec16<D>::store(p + i * V, f);
   }
 };
 

@@ -1,5 +1,6 @@
 #include "kernels/instance_norm.hpp"
 #include "kernels/kernel_util.cuh"
+#include "kernels/storage.cuh"
 
 // Strategy. Many planes (the usual case: N*C >= 2 waves of SMs): one block per plane does
 // everything in one launch -- stats pass (from DRAM), then the plane is read again for the
@@ -41,16 +42,8 @@ int block_for(int64_t elems) {
   return 64;
 }
 
-__device__ __forceinline__ float act_fwd(float z, NormAct act, float slope) {
-  if (act == NormAct::ReLU) return z > 0.f ? z : 0.f;
-  if (act == NormAct::LeakyReLU) return z > 0.f ? z : slope * z;
-  return z;
-}
-__device__ __forceinline__ float act_bwd(float g, float y, NormAct act, float slope) {
-  if (act == NormAct::ReLU) return y > 0.f ? g : 0.f;
-  if (act == NormAct::LeakyReLU) return y > 0.f ? g : slope * g;
-  return g;
-}
+using detail::act_bwd;
+using detail::act_fwd;
 
 __device__ __forceinline__ float4 ld4(const float* p, int64_t i) {
   return *reinterpret_cast<const float4*>(p + i);

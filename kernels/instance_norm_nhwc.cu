@@ -4,6 +4,7 @@
 
 #include "kernels/instance_norm_nhwc.hpp"
 #include "kernels/kernel_util.cuh"
+#include "kernels/storage.cuh"
 
 // Strategy. In NHWC the channels of one pixel are contiguous, so a warp reading consecutive
 // addresses covers consecutive channels: each thread owns V channels (one 128-bit vector:
@@ -29,28 +30,14 @@ constexpr int kThreads = 256;
 constexpr int kMaxSplits = 64;
 
 template <typename T>
-struct Store;
-template <>
-struct Store<float> {
-  using dev = float;
-  static constexpr int kVec = 4;
+struct Store {
+  using dev = typename detail::DevStorage<T>::type;
+  static constexpr int kVec = 16 / int(sizeof(T));
 };
-template <>
-struct Store<bf16> {
-  using dev = __nv_bfloat16;
-  static constexpr int kVec = 8;
-};
-
-__device__ __forceinline__ float to_f(float v) { return v; }
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename D>
-__device__ __forceinline__ D from_f(float v);
-template <>
-__device__ __forceinline__ float from_f<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
+using detail::act_bwd;
+using detail::act_fwd;
+using detail::from_f;
+using detail::to_f;
 
 // V consecutive elements <-> V floats; one 16-byte access when V * sizeof(D) == 16.
 template <typename D, int V>
@@ -79,17 +66,6 @@ __device__ __forceinline__ void store(D* p, const float (&f)[V]) {
 #pragma unroll
     for (int i = 0; i < V; ++i) p[i] = from_f<D>(f[i]);
   }
-}
-
-__device__ __forceinline__ float act_fwd(float z, NormAct act, float slope) {
-  if (act == NormAct::ReLU) return z > 0.f ? z : 0.f;
-  if (act == NormAct::LeakyReLU) return z > 0.f ? z : slope * z;
-  return z;
-}
-__device__ __forceinline__ float act_bwd(float g, float y, NormAct act, float slope) {
-  if (act == NormAct::ReLU) return y > 0.f ? g : 0.f;
-  if (act == NormAct::LeakyReLU) return y > 0.f ? g : slope * g;
-  return g;
 }
 
 // How the work is cut; a pure function of the sizes, the vector width and the SM count, so

@@ -1,4 +1,5 @@
 #include "kernels/kernel_util.cuh"
+#include "kernels/storage.cuh"
 #include "kernels/maxpool.hpp"
 
 namespace cgan::kernels {
@@ -12,15 +13,7 @@ dim3 rows_grid(int64_t rows, int cols) {
               static_cast<unsigned>(gy < 1 ? 1 : gy));
 }
 
-// Row-major first maximum; NaN wins and stays (PyTorch: `val > max || isnan(val)`).
-__device__ __forceinline__ int argmax4(float a, float b, float c, float d) {
-  int best = 0;
-  float m = a;
-  if (!isnan(m) && (b > m || isnan(b))) { best = 1; m = b; }
-  if (!isnan(m) && (c > m || isnan(c))) { best = 2; m = c; }
-  if (!isnan(m) && (d > m || isnan(d))) { best = 3; m = d; }
-  return best;
-}
+using detail::argmax4;
 
 __global__ void maxpool_fwd_kernel(float* __restrict__ out, const float* __restrict__ in,
                                    int64_t rows, int H, int W, int OH, int OW) {

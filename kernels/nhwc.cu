@@ -1,6 +1,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/kernel_util.cuh"
+#include "kernels/storage.cuh"
 #include "kernels/nhwc.hpp"
 
 // Grid-stride loops over the output, so writes are coalesced; each boundary conversion reads
@@ -13,26 +14,12 @@ namespace {
 constexpr int kBlock = 256;
 
 template <typename T>
-struct Dev;
-template <>
-struct Dev<float> {
-  using type = float;
+struct Dev {
+  using type = typename detail::DevStorage<T>::type;
 };
-template <>
-struct Dev<bf16> {
-  using type = __nv_bfloat16;
-};
-
-__device__ __forceinline__ float to_f(float v) { return v; }
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename D>
-__device__ __forceinline__ D from_f(float v);
-template <>
-__device__ __forceinline__ float from_f<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
+using detail::argmax4;
+using detail::from_f;
+using detail::to_f;
 
 template <typename D>
 __global__ void to_nhwc_kernel(D* out, const float* in, int64_t C, int64_t HW, int64_t total) {
@@ -156,16 +143,6 @@ __global__ void add_krsc_kernel(float* dw, const __nv_bfloat16* w16, int64_t C, 
     dw[i] += __bfloat162float(w16[(k * RS + rs) * C + c]);
   }
 }
-// Row-major first maximum; NaN wins and stays (as kernels/maxpool.cu).
-__device__ __forceinline__ int argmax4(float a, float b, float c, float d) {
-  int best = 0;
-  float m = a;
-  if (!isnan(m) && (b > m || isnan(b))) { best = 1; m = b; }
-  if (!isnan(m) && (c > m || isnan(c))) { best = 2; m = c; }
-  if (!isnan(m) && (d > m || isnan(d))) { best = 3; m = d; }
-  return best;
-}
-
 template <typename D>
 __global__ void pool_nhwc_fwd_kernel(D* out, const D* in, int H, int W, int64_t C,
                                      int64_t total) {

@@ -23,6 +23,18 @@ inline void check_storage(const Tensor& t, const char* op, const char* name, con
                                             << ctx.device().str());
 }
 
+// The input map of an op that takes F32 NCHW, F32 NHWC or BF16 NHWC (its other maps are then
+// checked against this one's storage).
+inline void check_map_input(const Tensor& in, const char* op, const Context& ctx) {
+  CGAN_CHECK(in.defined(), op << ": tensor 'in' is undefined");
+  const bool ok = in.layout() == Layout::NHWC
+                      ? (in.dtype() == DType::F32 || in.dtype() == DType::BF16)
+                      : in.dtype() == DType::F32;
+  CGAN_CHECK(ok, op << ": 'in' is " << dtype_name(in.dtype()) << " " << layout_name(in.layout())
+                    << "; this op takes F32 NCHW, F32 NHWC or BF16 NHWC");
+  check_storage(in, op, "in", ctx, in.dtype(), in.layout());
+}
+
 // The default contract of an op: F32, NCHW (or no layout, below 4-D).
 inline void check_tensor(const Tensor& t, const char* op, const char* name, const Context& ctx) {
   check_storage(t, op, name, ctx, DType::F32, Layout::NCHW);

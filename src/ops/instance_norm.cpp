@@ -43,13 +43,7 @@ struct MapStorage {
   Layout layout;
 };
 MapStorage map_storage(const Tensor& in, const char* op, Context& ctx) {
-  CGAN_CHECK(in.defined(), op << ": tensor 'in' is undefined");
-  const bool ok = in.layout() == Layout::NHWC
-                      ? (in.dtype() == DType::F32 || in.dtype() == DType::BF16)
-                      : in.dtype() == DType::F32;
-  CGAN_CHECK(ok, op << ": 'in' is " << dtype_name(in.dtype()) << " " << layout_name(in.layout())
-                    << "; this op takes F32 NCHW, F32 NHWC or BF16 NHWC");
-  check_storage(in, op, "in", ctx, in.dtype(), in.layout());
+  detail::check_map_input(in, op, ctx);
   return {in.dtype(), in.layout()};
 }
 

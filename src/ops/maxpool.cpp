@@ -12,15 +12,8 @@ using detail::check_shape;
 using detail::check_storage;
 
 namespace {
-// F32 NCHW, or F32/BF16 NHWC; the storage of `in` decides for every other map.
 void check_pool_input(const Tensor& in, const char* op, const Context& ctx) {
-  CGAN_CHECK(in.defined(), op << ": tensor 'in' is undefined");
-  const bool ok = in.layout() == Layout::NHWC
-                      ? (in.dtype() == DType::F32 || in.dtype() == DType::BF16)
-                      : in.dtype() == DType::F32;
-  CGAN_CHECK(ok, op << ": 'in' is " << dtype_name(in.dtype()) << " " << layout_name(in.layout())
-                    << "; this op takes F32 NCHW, F32 NHWC or BF16 NHWC");
-  check_storage(in, op, "in", ctx, in.dtype(), in.layout());
+  detail::check_map_input(in, op, ctx);
   check_4d(in, "in", op);
 }
 }  // namespace

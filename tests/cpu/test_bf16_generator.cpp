@@ -8,21 +8,12 @@
 #include "cgan/conv.hpp"
 #include "cgan/ops.hpp"
 #include "common/conformance_util.hpp"
+#include "common/bf16_test_util.hpp"
 #include "common/test_util.hpp"
 
 using namespace cgan;
 using namespace cgan::test;
 
-namespace {
-// PSNR of generator outputs in [-1, 1] (peak-to-peak 2).
-double psnr_pm1(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double se = 0;
-  for (size_t i = 0; i < a.size(); ++i) se += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-  const double mse = se / double(a.size());
-  return mse == 0 ? 1e9 : 10 * std::log10(4.0 / mse);
-}
-}  // namespace
 
 TEST_CASE("bf16: NHWC conversions, bias + tanh exit and reflection padding are exact", "[bf16]") {
   Context cpu;

@@ -6,6 +6,7 @@
 
 #include "cgan/conv.hpp"
 #include "cgan/ops.hpp"
+#include "common/bf16_test_util.hpp"
 #include "common/test_util.hpp"
 
 using namespace cgan;
@@ -25,15 +26,6 @@ std::vector<float> back(const Tensor& h, Context& cpu) {
   Tensor t = Tensor::empty_cpu(h.shape());
   ops::to_nchw(t, h, nullptr, false, cpu);
   return t.to_vector();
-}
-// |a - b| <= rel |b| + abs_frac * max|b| everywhere; returns the count of violations.
-int off(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs_frac) {
-  double peak = 0;
-  for (float v : b) peak = std::max(peak, double(std::fabs(v)));
-  int bad = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    bad += !(std::fabs(double(a[i]) - b[i]) <= rel * std::fabs(b[i]) + abs_frac * peak);
-  return bad;
 }
 }  // namespace
 
@@ -70,11 +62,11 @@ TEST_CASE("bf16: NHWC convolution gradients (data and filter) match the float32 
     conv_backward_filter(dw16, &db16, dyb, xb, c.spec, cpu);
     INFO(tag);
     // d_in: one rounding to bf16 of the same float32 sums.
-    CHECK(off(back(dxb, cpu), dx.to_vector(), 0x1p-8, 1e-6) == 0);
+    CHECK(count_off(back(dxb, cpu), dx.to_vector(), 0x1p-8, 1e-6) == 0);
     // Filter gradient: the same float32 products and sums on the same values: identical.
     CHECK(dw16.to_vector() == dw.to_vector());
     // Bias gradient: double sums in another order.
-    CHECK(off(db16.to_vector(), db.to_vector(), 1e-6, 1e-7) == 0);
+    CHECK(count_off(db16.to_vector(), db.to_vector(), 1e-6, 1e-7) == 0);
   }
 }
 
@@ -91,7 +83,7 @@ TEST_CASE("bf16: NHWC reflection-pad backward and max pooling match the NCHW ops
       ops::reflection_pad_backward(d, g, ops::Pad2d::all(2), cpu);
       Tensor dh = Tensor::empty_cpu(s, dt, Layout::NHWC);
       ops::reflection_pad_nhwc_backward(dh, nhwc(g, dt, cpu), 2, cpu);
-      CHECK(off(back(dh, cpu), d.to_vector(), dt == DType::BF16 ? 0x1p-8 : 1e-6, 1e-7) == 0);
+      CHECK(count_off(back(dh, cpu), d.to_vector(), dt == DType::BF16 ? 0x1p-8 : 1e-6, 1e-7) == 0);
       // Max pooling, with ties (values on a coarse grid) so the first-maximum rule matters.
       Tensor x = random_tensor(s, 2, -2.f, 2.f);
       for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = std::round(x.f32()[i] * 2) / 2;

@@ -9,27 +9,12 @@
 #include "cgan/cartoonize.hpp"
 #include "cgan/conv.hpp"
 #include "common/conformance_util.hpp"
+#include "common/bf16_test_util.hpp"
 #include "cuda/test_kernels_cuda_util.hpp"
 
 using namespace cgan;
 using namespace cgan::test;
 
-namespace {
-double psnr_pm1(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double se = 0;
-  for (size_t i = 0; i < a.size(); ++i) se += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-  const double mse = se / double(a.size());
-  return mse == 0 ? 1e9 : 10 * std::log10(4.0 / mse);
-}
-Tensor poisoned_as(const Shape& s, DType dt, Layout l, Context& gpu) {
-  Tensor t = Tensor::empty(s, gpu, dt, l);
-  Tensor nan = Tensor::empty_cpu(s, dt, l);
-  nan.fill(NAN, gpu);
-  t.copy_from(nan, gpu);
-  return t;
-}
-}  // namespace
 
 TEST_CASE("bf16: CUDA NHWC conversion, exit and padding kernels match the CPU", "[cuda]") {
   CGAN_REQUIRE_CUDA();

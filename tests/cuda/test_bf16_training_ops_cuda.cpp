@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "cgan/conv.hpp"
+#include "common/bf16_test_util.hpp"
 #include "cuda/test_kernels_cuda_util.hpp"
 
 using namespace cgan;
@@ -16,21 +17,6 @@ Tensor nhwc(const Tensor& nchw, DType dt, Context& ctx) {
   Tensor t = Tensor::empty(nchw.shape(), ctx, dt, Layout::NHWC);
   ops::to_nhwc(t, nchw.is_cuda() || !ctx.is_cuda() ? nchw : nchw.to(ctx), ctx);
   return t;
-}
-Tensor poisoned_as(const Shape& s, DType dt, Layout l, Context& gpu) {
-  Tensor t = Tensor::empty(s, gpu, dt, l);
-  Tensor nan = Tensor::empty_cpu(s, dt, l);
-  nan.fill(NAN, gpu);
-  t.copy_from(nan, gpu);
-  return t;
-}
-int off(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs_frac) {
-  double peak = 0;
-  for (float v : b) peak = std::max(peak, double(std::fabs(v)));
-  int bad = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    bad += !(std::fabs(double(a[i]) - b[i]) <= rel * std::fabs(b[i]) + abs_frac * peak);
-  return bad;
 }
 }  // namespace
 
@@ -68,9 +54,9 @@ TEST_CASE("bf16: CUDA NHWC convolution gradients match the CPU reference", "[cud
     // rounded to bf16 on both sides (one ulp apart at most), the filter gradient on the GPU
     // only (cuDNN's bf16 configuration writes a bf16 filter), so it is within 2^-8 of the
     // CPU's fp32 accumulation, relative to the gradient's scale.
-    CHECK(off(gdx.to_vector(gpu), dx.to_vector(), 0x1p-6, 1e-4) == 0);
-    CHECK(off(gdw.to_vector(gpu), dw.to_vector(), 0x1p-7, 1e-4) == 0);
-    CHECK(off(gdb.to_vector(gpu), db.to_vector(), 1e-5, 1e-5) == 0);
+    CHECK(count_off(gdx.to_vector(gpu), dx.to_vector(), 0x1p-6, 1e-4) == 0);
+    CHECK(count_off(gdw.to_vector(gpu), dw.to_vector(), 0x1p-7, 1e-4) == 0);
+    CHECK(count_off(gdb.to_vector(gpu), db.to_vector(), 1e-5, 1e-5) == 0);
   }
 }
 
@@ -86,7 +72,7 @@ TEST_CASE("bf16: CUDA NHWC reflection-pad backward and max pooling match the CPU
       ops::reflection_pad_nhwc_backward(d, g, 2, cpu);
       ops::reflection_pad_nhwc_backward(gd, gg, 2, gpu);
       // Up to 9 terms summed in another order, then (bf16) rounded.
-      CHECK(off(gd.to_vector(gpu), d.to_vector(), dt == DType::BF16 ? 0x1p-7 : 1e-6, 1e-7) == 0);
+      CHECK(count_off(gd.to_vector(gpu), d.to_vector(), dt == DType::BF16 ? 0x1p-7 : 1e-6, 1e-7) == 0);
 
       Tensor xr = random_tensor(s, 2, -2.f, 2.f);
       for (int64_t i = 0; i < xr.numel(); ++i) xr.f32()[i] = std::round(xr.f32()[i] * 2) / 2;
