@@ -49,6 +49,19 @@ void instance_norm_apply(float* out, const float* in, const float* mean, const f
 
 
 namespace cgan::cpu {
+// The fused activation and its gradient from the output, as the CPU references apply them
+// (the kernels' twins are in kernels/storage.cuh).
+inline float norm_activate(float z, kernels::NormAct act, float slope) {
+  if (act == kernels::NormAct::ReLU) return z > 0.f ? z : 0.f;
+  if (act == kernels::NormAct::LeakyReLU) return z > 0.f ? z : slope * z;
+  return z;
+}
+inline float norm_act_grad(float g, float y, kernels::NormAct act, float slope) {
+  if (act == kernels::NormAct::ReLU) return y > 0.f ? g : 0.f;
+  if (act == kernels::NormAct::LeakyReLU) return y > 0.f ? g : slope * g;
+  return g;
+}
+
 // Same contracts as above, host memory, no workspace. Statistics in double (two-pass).
 void instance_norm_forward(float* out, float* mean, float* rstd, const float* in,
                            const float* scale, const float* shift, const float* residual,

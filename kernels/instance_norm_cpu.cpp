@@ -10,11 +10,6 @@ namespace cgan::cpu {
 using kernels::NormAct;
 
 namespace {
-float activate(float z, NormAct act, float slope) {
-  if (act == NormAct::ReLU) return z > 0.f ? z : 0.f;
-  if (act == NormAct::LeakyReLU) return z > 0.f ? z : slope * z;
-  return z;
-}
 // Plane sums of the backward: 16 independent float partial sums over chunks of 256 elements
 // (16 per lane), each chunk then added into a double total. One running sum would be a
 // dependency chain the compiler may not reorder (4 cycles per element); float lanes vectorize,
@@ -97,7 +92,7 @@ void instance_norm_forward(float* out, float* mean, float* rstd, const float* in
         for (int64_t i = 0; i < HW; ++i) {
           float z = (x[i] - m) * r * g + b;
           if (res) z += res[i];
-          y[i] = activate(z, act, slope);
+          y[i] = norm_activate(z, act, slope);
         }
       }
     }
@@ -171,7 +166,7 @@ void instance_norm_apply(float* out, const float* in, const float* mean, const f
       for (int64_t i = 0; i < HW; ++i) {  // the arithmetic of instance_norm_forward
         float z = (x[i] - m) * r * g + b;
         if (res) z += res[i];
-        y[i] = activate(z, act, slope);
+        y[i] = norm_activate(z, act, slope);
       }
     }
   });

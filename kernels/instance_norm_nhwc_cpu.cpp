@@ -8,18 +8,6 @@ namespace cgan::cpu {
 
 using kernels::NormAct;
 
-namespace {
-float activate(float z, NormAct act, float slope) {
-  if (act == NormAct::ReLU) return z > 0.f ? z : 0.f;
-  if (act == NormAct::LeakyReLU) return z > 0.f ? z : slope * z;
-  return z;
-}
-float act_grad(float g, float y, NormAct act, float slope) {
-  if (act == NormAct::ReLU) return y > 0.f ? g : 0.f;
-  if (act == NormAct::LeakyReLU) return y > 0.f ? g : slope * g;
-  return g;
-}
-}  // namespace
 
 template <typename T>
 void instance_norm_nhwc_forward(T* out, float* mean, float* rstd, const T* in, const float* scale,
@@ -51,7 +39,7 @@ void instance_norm_nhwc_forward(T* out, float* mean, float* rstd, const T* in, c
           const int64_t i = n * HW * C + r * C + c;
           float z = (to_float(in[i]) - m[c]) * a[c] + b[c];
           if (residual) z += to_float(residual[i]);
-          out[i] = from_float<T>(activate(z, act, slope));
+          out[i] = from_float<T>(norm_activate(z, act, slope));
         }
     }
   });
@@ -66,7 +54,7 @@ void instance_norm_nhwc_backward(T* d_in, float* d_scale, float* d_shift, const 
   std::vector<double> sg(N * C, 0.0), sgx(N * C, 0.0);
   auto grad = [&](int64_t i) {
     const float g = to_float(d_out[i]);
-    return act == NormAct::None ? g : act_grad(g, to_float(out[i]), act, slope);
+    return act == NormAct::None ? g : norm_act_grad(g, to_float(out[i]), act, slope);
   };
   parallel_for(N, 12 * HW * C, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {

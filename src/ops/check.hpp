@@ -2,6 +2,7 @@
 // Internal: argument checks shared by the Tensor-level ops. Every failure names the op and
 // the tensor so that a caller can tell which argument was wrong.
 #include <string>
+#include <type_traits>
 
 #include "cgan/context.hpp"
 #include "cgan/tensor.hpp"
@@ -33,6 +34,21 @@ inline void check_map_input(const Tensor& in, const char* op, const Context& ctx
   CGAN_CHECK(ok, op << ": 'in' is " << dtype_name(in.dtype()) << " " << layout_name(in.layout())
                     << "; this op takes F32 NCHW, F32 NHWC or BF16 NHWC");
   check_storage(in, op, "in", ctx, in.dtype(), in.layout());
+}
+
+// Calls f with a null T* for the storage type T of `like` (float, or bf16 for BF16), so one
+// generic lambda serves both instantiations of a templated kernel:
+//   by_storage(in, [&](auto* tag) { using T = std::remove_pointer_t<decltype(tag)>; ... });
+template <class F>
+void by_storage(const Tensor& like, F&& f) {
+  if (like.dtype() == DType::BF16)
+    f(static_cast<bf16*>(nullptr));
+  else
+    f(static_cast<float*>(nullptr));
+}
+template <typename T>
+T* ptr(const Tensor& t) {
+  return t.data<T>();
 }
 
 // The default contract of an op: F32, NCHW (or no layout, below 4-D).

@@ -1,7 +1,5 @@
 // Elementwise ops: any layout (they do not care where a value lies), F32 or BF16 storage,
 // every operand alike; the storage of the first operand named decides.
-#include <type_traits>
-
 #include "cgan/ops.hpp"
 #include "cgan/profile.hpp"
 #include "kernels/elementwise.hpp"
@@ -10,7 +8,9 @@
 namespace cgan::ops {
 
 using detail::check_same_shape;
+using detail::by_storage;
 using detail::check_storage;
+using detail::ptr;
 
 namespace {
 // The storage `t` has, if an elementwise op takes it; every other operand is checked against it.
@@ -38,18 +38,6 @@ void check_bwd(const Tensor& d_in, const Tensor& d_out, const Tensor& out, const
   check_same_shape(out, "out", d_out, "d_out", op);
 }
 
-// Calls f(T*) with the storage type of `like` (float or bf16).
-template <class F>
-void by_storage(const Tensor& like, F&& f) {
-  if (like.dtype() == DType::BF16)
-    f(static_cast<bf16*>(nullptr));
-  else
-    f(static_cast<float*>(nullptr));
-}
-template <typename T>
-T* ptr(const Tensor& t) {
-  return t.data<T>();
-}
 }  // namespace
 
 void relu_forward(Tensor& out, const Tensor& in, Context& ctx) {

@@ -7,10 +7,12 @@
 
 namespace cgan::ops {
 
+using detail::by_storage;
 using detail::check_4d;
 using detail::check_shape;
 using detail::check_storage;
 using detail::check_tensor;
+using detail::ptr;
 
 namespace {
 void check_nhwc_map(const Tensor& t, const char* op, const char* name, const Context& ctx) {
@@ -30,18 +32,13 @@ void to_nhwc(Tensor& out, const Tensor& in, Context& ctx) {
   check_shape(out, "out", in.shape(), op);
   const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
   ProfileScope prof(ctx, "layout");
-  const bool b16 = out.dtype() == DType::BF16;
-  if (ctx.is_cuda()) {
-    if (b16)
-      kernels::nchw_to_nhwc<bf16>(out.data<bf16>(), in.f32(), N, C, HW, ctx.stream());
+  by_storage(out, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (ctx.is_cuda())
+      kernels::nchw_to_nhwc<T>(ptr<T>(out), in.f32(), N, C, HW, ctx.stream());
     else
-      kernels::nchw_to_nhwc<float>(out.f32(), in.f32(), N, C, HW, ctx.stream());
-  } else {
-    if (b16)
-      cpu::nchw_to_nhwc<bf16>(out.data<bf16>(), in.f32(), N, C, HW);
-    else
-      cpu::nchw_to_nhwc<float>(out.f32(), in.f32(), N, C, HW);
-  }
+      cpu::nchw_to_nhwc<T>(ptr<T>(out), in.f32(), N, C, HW);
+  });
 }
 
 void to_nchw(Tensor& out, const Tensor& in, const Tensor* bias, bool tanh, Context& ctx) {
@@ -57,18 +54,13 @@ void to_nchw(Tensor& out, const Tensor& in, const Tensor* bias, bool tanh, Conte
   }
   const float* b = bias ? bias->f32() : nullptr;
   ProfileScope prof(ctx, "layout");
-  const bool b16 = in.dtype() == DType::BF16;
-  if (ctx.is_cuda()) {
-    if (b16)
-      kernels::nhwc_to_nchw<bf16>(out.f32(), in.data<bf16>(), b, tanh, N, C, HW, ctx.stream());
+  by_storage(in, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (ctx.is_cuda())
+      kernels::nhwc_to_nchw<T>(out.f32(), ptr<T>(in), b, tanh, N, C, HW, ctx.stream());
     else
-      kernels::nhwc_to_nchw<float>(out.f32(), in.f32(), b, tanh, N, C, HW, ctx.stream());
-  } else {
-    if (b16)
-      cpu::nhwc_to_nchw<bf16>(out.f32(), in.data<bf16>(), b, tanh, N, C, HW);
-    else
-      cpu::nhwc_to_nchw<float>(out.f32(), in.f32(), b, tanh, N, C, HW);
-  }
+      cpu::nhwc_to_nchw<T>(out.f32(), ptr<T>(in), b, tanh, N, C, HW);
+  });
 }
 
 void reflection_pad_nhwc(Tensor& out, const Tensor& in, int pad, Context& ctx) {
@@ -82,20 +74,14 @@ void reflection_pad_nhwc(Tensor& out, const Tensor& in, int pad, Context& ctx) {
   check_shape(out, "out", {N, C, H + 2 * pad, W + 2 * pad}, op);
   CGAN_CHECK(out.raw() != in.raw(), op << ": 'out' must not alias 'in'");
   ProfileScope prof(ctx, "pad.fwd");
-  const bool b16 = in.dtype() == DType::BF16;
-  if (ctx.is_cuda()) {
-    if (b16)
-      kernels::reflection_pad_nhwc<bf16>(out.data<bf16>(), in.data<bf16>(), N, int(H), int(W), C,
-                                         pad, ctx.stream());
+  by_storage(in, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (ctx.is_cuda())
+      kernels::reflection_pad_nhwc<T>(ptr<T>(out), ptr<T>(in), N, int(H), int(W), C, pad,
+                                      ctx.stream());
     else
-      kernels::reflection_pad_nhwc<float>(out.f32(), in.f32(), N, int(H), int(W), C, pad,
-                                          ctx.stream());
-  } else {
-    if (b16)
-      cpu::reflection_pad_nhwc<bf16>(out.data<bf16>(), in.data<bf16>(), N, int(H), int(W), C, pad);
-    else
-      cpu::reflection_pad_nhwc<float>(out.f32(), in.f32(), N, int(H), int(W), C, pad);
-  }
+      cpu::reflection_pad_nhwc<T>(ptr<T>(out), ptr<T>(in), N, int(H), int(W), C, pad);
+  });
 }
 
 void reflection_pad_nhwc_backward(Tensor& d_in, const Tensor& d_out, int pad, Context& ctx) {
@@ -109,21 +95,15 @@ void reflection_pad_nhwc_backward(Tensor& d_in, const Tensor& d_out, int pad, Co
   check_shape(d_out, "d_out", {N, C, H + 2 * pad, W + 2 * pad}, op);
   CGAN_CHECK(d_out.raw() != d_in.raw(), op << ": 'd_in' must not alias 'd_out'");
   ProfileScope prof(ctx, "pad.bwd");
-  const bool b16 = d_out.dtype() == DType::BF16;
-  if (ctx.is_cuda()) {
-    if (b16)
-      kernels::reflection_pad_nhwc_backward<bf16>(d_in.data<bf16>(), d_out.data<bf16>(), N, int(H),
-                                                  int(W), C, pad, ctx.stream());
+  by_storage(d_out, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (ctx.is_cuda())
+      kernels::reflection_pad_nhwc_backward<T>(ptr<T>(d_in), ptr<T>(d_out), N, int(H), int(W), C,
+                                               pad, ctx.stream());
     else
-      kernels::reflection_pad_nhwc_backward<float>(d_in.f32(), d_out.f32(), N, int(H), int(W), C,
-                                                   pad, ctx.stream());
-  } else {
-    if (b16)
-      cpu::reflection_pad_nhwc_backward<bf16>(d_in.data<bf16>(), d_out.data<bf16>(), N, int(H),
-                                              int(W), C, pad);
-    else
-      cpu::reflection_pad_nhwc_backward<float>(d_in.f32(), d_out.f32(), N, int(H), int(W), C, pad);
-  }
+      cpu::reflection_pad_nhwc_backward<T>(ptr<T>(d_in), ptr<T>(d_out), N, int(H), int(W), C,
+                                           pad);
+  });
 }
 
 }  // namespace cgan::ops

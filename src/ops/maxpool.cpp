@@ -7,9 +7,11 @@
 
 namespace cgan::ops {
 
+using detail::by_storage;
 using detail::check_4d;
 using detail::check_shape;
 using detail::check_storage;
+using detail::ptr;
 
 namespace {
 void check_pool_input(const Tensor& in, const char* op, const Context& ctx) {
@@ -26,20 +28,14 @@ void maxpool2x2_forward(Tensor& out, const Tensor& in, Context& ctx) {
   check_shape(out, "out", {N, C, H / 2, W / 2}, op);
   ProfileScope prof(ctx, "pool.fwd");
   if (in.layout() == Layout::NHWC) {
-    const bool b16 = in.dtype() == DType::BF16;
-    if (ctx.is_cuda()) {
-      if (b16)
-        kernels::maxpool2x2_nhwc_forward<bf16>(out.data<bf16>(), in.data<bf16>(), N, int(H), int(W),
-                                               C, ctx.stream());
+    by_storage(in, [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      if (ctx.is_cuda())
+        kernels::maxpool2x2_nhwc_forward<T>(ptr<T>(out), ptr<T>(in), N, int(H), int(W), C,
+                                            ctx.stream());
       else
-        kernels::maxpool2x2_nhwc_forward<float>(out.f32(), in.f32(), N, int(H), int(W), C,
-                                                ctx.stream());
-    } else {
-      if (b16)
-        cpu::maxpool2x2_nhwc_forward<bf16>(out.data<bf16>(), in.data<bf16>(), N, int(H), int(W), C);
-      else
-        cpu::maxpool2x2_nhwc_forward<float>(out.f32(), in.f32(), N, int(H), int(W), C);
-    }
+        cpu::maxpool2x2_nhwc_forward<T>(ptr<T>(out), ptr<T>(in), N, int(H), int(W), C);
+    });
     return;
   }
   if (ctx.is_cuda())
@@ -60,23 +56,15 @@ void maxpool2x2_backward(Tensor& d_in, const Tensor& d_out, const Tensor& in, Co
              op << ": 'd_in' must not alias 'in' or 'd_out'");
   ProfileScope prof(ctx, "pool.bwd");
   if (in.layout() == Layout::NHWC) {
-    const bool b16 = in.dtype() == DType::BF16;
-    if (ctx.is_cuda()) {
-      if (b16)
-        kernels::maxpool2x2_nhwc_backward<bf16>(d_in.data<bf16>(), d_out.data<bf16>(),
-                                                in.data<bf16>(), N, int(H), int(W), C,
-                                                ctx.stream());
+    by_storage(in, [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      if (ctx.is_cuda())
+        kernels::maxpool2x2_nhwc_backward<T>(ptr<T>(d_in), ptr<T>(d_out), ptr<T>(in), N, int(H),
+                                             int(W), C, ctx.stream());
       else
-        kernels::maxpool2x2_nhwc_backward<float>(d_in.f32(), d_out.f32(), in.f32(), N, int(H),
-                                                 int(W), C, ctx.stream());
-    } else {
-      if (b16)
-        cpu::maxpool2x2_nhwc_backward<bf16>(d_in.data<bf16>(), d_out.data<bf16>(), in.data<bf16>(),
-                                            N, int(H), int(W), C);
-      else
-        cpu::maxpool2x2_nhwc_backward<float>(d_in.f32(), d_out.f32(), in.f32(), N, int(H), int(W),
-                                             C);
-    }
+        cpu::maxpool2x2_nhwc_backward<T>(ptr<T>(d_in), ptr<T>(d_out), ptr<T>(in), N, int(H),
+                                         int(W), C);
+    });
     return;
   }
   if (ctx.is_cuda())
