@@ -129,11 +129,24 @@ struct Op {
   uint64_t seq;
   std::function<void()> run;
 };
+// A captured graph is the captured stream's work in order: the emulator captures one stream
+// at a time, so a chain is the whole dependency structure.
+struct Graph {
+  std::vector<std::function<void()>> nodes;
+};
+struct GraphExec {
+  std::shared_ptr<const std::vector<std::function<void()>>> nodes;
+};
 struct Stream {
   unsigned flags = cudaStreamDefault;
   bool legacy = false;
   std::deque<Op> queue;
   uint64_t next_seq = 1;
+  // Between cudaStreamBeginCapture and cudaStreamEndCapture: work goes into `capture`
+  // instead of running. A call that a GPU refuses during capture invalidates it.
+  Graph* capture = nullptr;
+  cudaStreamCaptureMode capture_mode = cudaStreamCaptureModeGlobal;
+  std::string capture_invalidated_by;  // non-empty: invalidated
 };
 struct Event {
   unsigned flags = 0;
@@ -142,6 +155,7 @@ struct Event {
   uint64_t recorded = 0, completed = 0;  // record generations
   std::chrono::steady_clock::time_point when{};
   bool polled = false;
+  bool captured = false;  // last recorded inside a capture that is still open
 };
 
 Stream& legacy_stream() {
@@ -158,6 +172,14 @@ std::set<Stream*>& streams() {
 }
 std::set<Event*>& events() {
   static auto* s = new std::set<Event*>;
+  return *s;
+}
+std::set<Graph*>& graphs() {
+  static auto* s = new std::set<Graph*>;
+  return *s;
+}
+std::set<GraphExec*>& graph_execs() {
+  static auto* s = new std::set<GraphExec*>;
   return *s;
 }
 
@@ -206,10 +228,38 @@ void legacy_ordering(Stream& s) {
 }
 
 cudaError_t enqueue(Stream& s, std::function<void()> fn) {
+  if (s.capture) {
+    if (!s.capture_invalidated_by.empty()) return cudaErrorStreamCaptureInvalidated;
+    s.capture->nodes.push_back(std::move(fn));
+    return errors().sticky;
+  }
   legacy_ordering(s);
   s.queue.push_back(Op{s.next_seq++, std::move(fn)});
   if (!options().deferred) flush(s);
   return errors().sticky != cudaSuccess ? errors().sticky : cudaSuccess;
+}
+
+// A call a GPU refuses while a stream captures in global or thread-local mode, because it
+// may synchronize with or allocate behind the captured work (cudaMalloc, cudaFree, cudaMemcpy,
+// device synchronization): it fails and invalidates the capture, as on a GPU, so a step that
+// synchronizes cannot pass as capturable here. (Both modes are treated alike: one thread.)
+cudaError_t refuse_during_capture(const char* call) {
+  for (Stream* s : streams())
+    if (s->capture && s->capture_mode != cudaStreamCaptureModeRelaxed) {
+      if (s->capture_invalidated_by.empty()) s->capture_invalidated_by = call;
+      return fail(cudaErrorStreamCaptureUnsupported,
+                  std::string(call) + ": not allowed while a stream is being captured into a "
+                                      "CUDA graph; the capture is invalidated");
+    }
+  return cudaSuccess;
+}
+// A synchronization with a stream that is capturing (its work has not been issued).
+cudaError_t refuse_sync_of_capture(Stream& s, const char* call) {
+  if (!s.capture) return cudaSuccess;
+  if (s.capture_invalidated_by.empty()) s.capture_invalidated_by = call;
+  return fail(cudaErrorStreamCaptureUnsupported,
+              std::string(call) + ": the stream is being captured into a CUDA graph, its work "
+                                  "has not run; the capture is invalidated");
 }
 
 std::string ptr_str(const void* p) {
@@ -267,6 +317,11 @@ const char* error_name(cudaError_t e) {
     N(cudaErrorIllegalAddress) N(cudaErrorLaunchOutOfResources) N(cudaErrorInvalidDeviceFunction)
     N(cudaErrorNoDevice) N(cudaErrorUnknown)
 #undef N
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureIsolation: return "cudaErrorStreamCaptureIsolation";
+    case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
     default: return "cudaErrorUnknown";
   }
 }
@@ -283,6 +338,11 @@ const char* error_string(cudaError_t e) {
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorInvalidDevicePointer: return "invalid device pointer";
     case cudaErrorNotSupported: return "operation not supported";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureIsolation: return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorStreamCaptureUnmatched: return "capture was not ended in the same stream";
+    case cudaErrorIllegalState: return "operation not permitted in the current state";
     default: return "unknown error";
   }
 }
@@ -558,13 +618,18 @@ cudaError_t cudaDeviceReset(void) {
   LOCK;
   // Queued work is dropped, as on a GPU; memory stays allocated (tests free it themselves).
   legacy_stream().queue.clear();
-  for (Stream* s : streams()) s->queue.clear();
+  for (Stream* s : streams()) {
+    s->queue.clear();
+    delete s->capture;
+    s->capture = nullptr;
+  }
   errors() = ErrorState{};
   return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize(void) {
   LOCK;
   CUDA_EMU_STICKY();
+  if (cudaError_t e = refuse_during_capture("cudaDeviceSynchronize"); e != cudaSuccess) return e;
   flush_all();
   return errors().sticky;
 }
@@ -573,6 +638,7 @@ cudaError_t cudaDeviceSynchronize(void) {
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   LOCK;
   CUDA_EMU_STICKY();
+  if (cudaError_t e = refuse_during_capture("cudaMalloc"); e != cudaSuccess) return e;
   if (!p) return fail(cudaErrorInvalidValue, "cudaMalloc: null output pointer");
   *p = nullptr;
   if (bytes > (size_t(80) << 30)) return fail(cudaErrorMemoryAllocation, "cudaMalloc: " + std::to_string(bytes) + " bytes: out of memory");
@@ -587,6 +653,7 @@ cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t stream) {
   CUDA_EMU_STICKY();
   Stream* s = nullptr;
   if (cudaError_t e = resolve(stream, &s, "cudaMallocAsync"); e != cudaSuccess) return e;
+  if (s->capture) return fail(cudaErrorNotSupported, "cudaMallocAsync: memory nodes in captured graphs are not emulated");
   return cudaMalloc(p, bytes);
 }
 static cudaError_t free_device(void* p, const char* call) {
@@ -603,6 +670,7 @@ static cudaError_t free_device(void* p, const char* call) {
 cudaError_t cudaFree(void* p) {
   LOCK;
   CUDA_EMU_STICKY();
+  if (cudaError_t e = refuse_during_capture("cudaFree"); e != cudaSuccess) return e;
   flush_all();  // cudaFree waits for the device
   return free_device(p, "cudaFree");
 }
@@ -611,6 +679,7 @@ cudaError_t cudaFreeAsync(void* p, cudaStream_t stream) {
   CUDA_EMU_STICKY();
   Stream* s = nullptr;
   if (cudaError_t e = resolve(stream, &s, "cudaFreeAsync"); e != cudaSuccess) return e;
+  if (s->capture) return fail(cudaErrorNotSupported, "cudaFreeAsync: memory nodes in captured graphs are not emulated");
   if (p && !allocations().count(reinterpret_cast<uintptr_t>(p)))
     return fail(cudaErrorInvalidValue, "cudaFreeAsync(" + ptr_str(p) + "): not a live device allocation");
   return enqueue(*s, [p] { free_device(p, "cudaFreeAsync"); });
@@ -618,6 +687,7 @@ cudaError_t cudaFreeAsync(void* p, cudaStream_t stream) {
 cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned int) {
   LOCK;
   CUDA_EMU_STICKY();
+  if (cudaError_t e = refuse_during_capture("cudaHostAlloc"); e != cudaSuccess) return e;
   if (!p) return fail(cudaErrorInvalidValue, "cudaHostAlloc: null output pointer");
   void* q = host_alloc(bytes);
   if (!q) return fail(cudaErrorMemoryAllocation, "cudaHostAlloc: out of host memory");
@@ -629,6 +699,7 @@ cudaError_t cudaMallocHost(void** p, size_t bytes) { return cudaHostAlloc(p, byt
 cudaError_t cudaFreeHost(void* p) {
   LOCK;
   CUDA_EMU_STICKY();
+  if (cudaError_t e = refuse_during_capture("cudaFreeHost"); e != cudaSuccess) return e;
   if (!p) return cudaSuccess;
   flush_all();
   auto& m = allocations();
@@ -664,6 +735,7 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attr, const void* p)
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
   LOCK;
   CUDA_EMU_STICKY();
+  if (cudaError_t e = refuse_during_capture("cudaMemcpy"); e != cudaSuccess) return e;
   if (cudaError_t e = check_copy("cudaMemcpy", dst, src, n, kind); e != cudaSuccess) return e;
   // On the legacy stream: after earlier work there and in blocking streams, synchronously.
   Stream& s = legacy_stream();
@@ -700,7 +772,12 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t stream) {
   if (cudaError_t e = check_memset("cudaMemsetAsync", p, n); e != cudaSuccess) return e;
   return enqueue(*s, [=] { std::memset(p, value, n); });
 }
-cudaError_t cudaMemset(void* p, int value, size_t n) { return cudaMemsetAsync(p, value, n, nullptr); }
+cudaError_t cudaMemset(void* p, int value, size_t n) {
+  LOCK;
+  CUDA_EMU_STICKY();
+  if (cudaError_t e = refuse_during_capture("cudaMemset"); e != cudaSuccess) return e;
+  return cudaMemsetAsync(p, value, n, nullptr);
+}
 
 // -- streams --
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* out, unsigned int flags) {
@@ -715,6 +792,8 @@ cudaError_t cudaStreamDestroy(cudaStream_t h) {
   Stream* s = nullptr;
   if (cudaError_t e = resolve(h, &s, "cudaStreamDestroy"); e != cudaSuccess) return e;
   if (s->legacy) return fail(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: the default stream");
+  if (s->capture)
+    return fail(cudaErrorStreamCaptureUnmatched, "cudaStreamDestroy: the stream is still capturing (end the capture first)");
   // Work already queued still runs (as on a GPU); here, now.
   if (errors().sticky == cudaSuccess) flush(*s);
   for (Event* e : events())
@@ -728,6 +807,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t h) {
   CUDA_EMU_STICKY();
   Stream* s = nullptr;
   if (cudaError_t e = resolve(h, &s, "cudaStreamSynchronize"); e != cudaSuccess) return e;
+  if (cudaError_t e = refuse_sync_of_capture(*s, "cudaStreamSynchronize"); e != cudaSuccess) return e;
   flush(*s);
   return errors().sticky;
 }
@@ -736,6 +816,7 @@ cudaError_t cudaStreamQuery(cudaStream_t h) {
   CUDA_EMU_STICKY();
   Stream* s = nullptr;
   if (cudaError_t e = resolve(h, &s, "cudaStreamQuery"); e != cudaSuccess) return e;
+  if (cudaError_t e = refuse_sync_of_capture(*s, "cudaStreamQuery"); e != cudaSuccess) return e;
   if (s->queue.empty()) return cudaSuccess;
   flush(*s);  // not done now; done by the next query (the device makes progress)
   return cudaErrorNotReady;
@@ -777,6 +858,11 @@ cudaError_t cudaEventRecord(cudaEvent_t h, cudaStream_t stream) {
   if (cudaError_t st = resolve_event(h, &e, "cudaEventRecord"); st != cudaSuccess) return st;
   Stream* s = nullptr;
   if (cudaError_t st = resolve(stream, &s, "cudaEventRecord"); st != cudaSuccess) return st;
+  if (s->capture) {
+    // Inside a graph a record only orders work; it is not observable from the host.
+    e->captured = true;
+    return enqueue(*s, [] {});
+  }
   // An earlier record still queued on another stream must not complete this one later.
   if (e->stream && e->stream != s) flush(*e->stream, e->seq);
   const uint64_t gen = ++e->recorded;
@@ -797,6 +883,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t h) {
   CUDA_EMU_STICKY();
   Event* e = nullptr;
   if (cudaError_t st = resolve_event(h, &e, "cudaEventSynchronize"); st != cudaSuccess) return st;
+  if (e->captured) return fail(cudaErrorStreamCaptureUnsupported, "cudaEventSynchronize: the event was recorded inside an open stream capture");
   complete_event(e);
   return errors().sticky;
 }
@@ -805,6 +892,7 @@ cudaError_t cudaEventQuery(cudaEvent_t h) {
   CUDA_EMU_STICKY();
   Event* e = nullptr;
   if (cudaError_t st = resolve_event(h, &e, "cudaEventQuery"); st != cudaSuccess) return st;
+  if (e->captured) return fail(cudaErrorStreamCaptureUnsupported, "cudaEventQuery: the event was recorded inside an open stream capture");
   if (e->completed >= e->recorded) return cudaSuccess;
   complete_event(e);  // not ready this time; the next query sees it done
   return cudaErrorNotReady;
@@ -816,6 +904,12 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t h, unsigned int
   if (cudaError_t st = resolve_event(h, &e, "cudaStreamWaitEvent"); st != cudaSuccess) return st;
   Stream* s = nullptr;
   if (cudaError_t st = resolve(stream, &s, "cudaStreamWaitEvent"); st != cudaSuccess) return st;
+  if (s->capture || e->captured) {
+    if (s->capture && e->captured) return cudaSuccess;  // ordered already: one captured stream
+    return fail(cudaErrorStreamCaptureIsolation,
+                "cudaStreamWaitEvent: joins a capturing stream and another one; the emulator "
+                "captures a single stream");
+  }
   // The wait is for the record made before this call.
   Stream* src = e->stream;
   const uint64_t seq = e->seq;
@@ -840,6 +934,106 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
     return cudaErrorNotReady;
   }
   *ms = std::chrono::duration<float, std::milli>(b->when - a->when).count();
+  return cudaSuccess;
+}
+
+// -- graphs (stream capture of one stream; nodes replay in capture order) --
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+  LOCK;
+  CUDA_EMU_STICKY();
+  Stream* s = nullptr;
+  if (cudaError_t e = resolve(stream, &s, "cudaStreamBeginCapture"); e != cudaSuccess) return e;
+  if (s->legacy)
+    return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture: the legacy default stream cannot be captured");
+  if (s->capture) return fail(cudaErrorIllegalState, "cudaStreamBeginCapture: the stream is already capturing");
+  for (Stream* o : streams())
+    if (o->capture)
+      return fail(cudaErrorNotSupported, "cudaStreamBeginCapture: the emulator captures one stream at a time");
+  s->capture = new Graph;
+  s->capture_mode = mode;
+  s->capture_invalidated_by.clear();
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* out) {
+  LOCK;
+  CUDA_EMU_STICKY();
+  Stream* s = nullptr;
+  if (cudaError_t e = resolve(stream, &s, "cudaStreamEndCapture"); e != cudaSuccess) return e;
+  if (!s->capture) return fail(cudaErrorIllegalState, "cudaStreamEndCapture: the stream is not capturing");
+  if (!out) return fail(cudaErrorInvalidValue, "cudaStreamEndCapture: null output");
+  Graph* g = s->capture;
+  s->capture = nullptr;
+  for (Event* e : events()) e->captured = false;
+  *out = nullptr;
+  if (!s->capture_invalidated_by.empty()) {
+    delete g;
+    return fail(cudaErrorStreamCaptureInvalidated,
+                "cudaStreamEndCapture: the capture was invalidated by " + s->capture_invalidated_by);
+  }
+  graphs().insert(g);
+  *out = reinterpret_cast<cudaGraph_t>(g);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  LOCK;
+  Stream* s = nullptr;
+  if (cudaError_t e = resolve(stream, &s, "cudaStreamIsCapturing"); e != cudaSuccess) return e;
+  if (!status) return fail(cudaErrorInvalidValue, "cudaStreamIsCapturing: null output");
+  *status = !s->capture ? cudaStreamCaptureStatusNone
+            : s->capture_invalidated_by.empty() ? cudaStreamCaptureStatusActive
+                                                : cudaStreamCaptureStatusInvalidated;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* count) {
+  LOCK;
+  Graph* g = reinterpret_cast<Graph*>(graph);
+  if (!graphs().count(g)) return fail(cudaErrorInvalidResourceHandle, "cudaGraphGetNodes: not a live graph");
+  if (!count) return fail(cudaErrorInvalidValue, "cudaGraphGetNodes: null count");
+  if (nodes) return fail(cudaErrorNotSupported, "cudaGraphGetNodes: node handles are not emulated (pass nullptr to count)");
+  *count = g->nodes.size();
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* out, cudaGraph_t graph, unsigned long long) {
+  LOCK;
+  CUDA_EMU_STICKY();
+  Graph* g = reinterpret_cast<Graph*>(graph);
+  if (!out) return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: null output");
+  if (!graphs().count(g)) return fail(cudaErrorInvalidResourceHandle, "cudaGraphInstantiate: not a live graph");
+  auto* x = new GraphExec;
+  x->nodes = std::make_shared<const std::vector<std::function<void()>>>(g->nodes);
+  graph_execs().insert(x);
+  *out = reinterpret_cast<cudaGraphExec_t>(x);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  LOCK;
+  CUDA_EMU_STICKY();
+  GraphExec* x = reinterpret_cast<GraphExec*>(exec);
+  if (!graph_execs().count(x)) return fail(cudaErrorInvalidResourceHandle, "cudaGraphLaunch: not a live executable graph");
+  Stream* s = nullptr;
+  if (cudaError_t e = resolve(stream, &s, "cudaGraphLaunch"); e != cudaSuccess) return e;
+  // One queued op; the node list is shared, so destroying the executable graph before the
+  // stream reaches it is safe (as on a GPU).
+  auto nodes = x->nodes;
+  return enqueue(*s, [nodes] {
+    for (const auto& n : *nodes) {
+      if (errors().sticky != cudaSuccess) return;
+      n();
+    }
+  });
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  LOCK;
+  GraphExec* x = reinterpret_cast<GraphExec*>(exec);
+  if (!graph_execs().erase(x)) return fail(cudaErrorInvalidResourceHandle, "cudaGraphExecDestroy: not a live executable graph");
+  delete x;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  LOCK;
+  Graph* g = reinterpret_cast<Graph*>(graph);
+  if (!graphs().erase(g)) return fail(cudaErrorInvalidResourceHandle, "cudaGraphDestroy: not a live graph");
+  delete g;
   return cudaSuccess;
 }
 

@@ -204,6 +204,10 @@ __global__ void shared_fresh(float* out) {
 __global__ void fill_value(float* out, int n, float v) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) out[i] = v;
 }
+__global__ void add_value(float* out, int n, float v) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] += v;
+}
 
 bool all_equal(const std::vector<float>& v, float x) {
   for (float f : v)
@@ -414,6 +418,68 @@ std::map<std::string, Case> cases() {
       return 0;
     }
     return right ? pass("read after sync") : fail("wrong result after sync");
+  };
+  // CUDA graphs: the captured work runs only when the graph is launched, once per launch;
+  // a synchronizing call inside the capture (here cudaStreamSynchronize) invalidates it.
+  c["capture_sync"] = [](bool broken) {
+    const int n = 128;
+    float* d = dev_floats(n);
+    fill_value<<<1, 128>>>(d, n, 0.f);
+    CK(cudaDeviceSynchronize());
+    cudaStream_t s;
+    CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    add_value<<<2, 64, 0, s>>>(d, n, 1.f);
+    if (broken) {
+      const cudaError_t e = cudaStreamSynchronize(s);
+      cudaGraph_t g = nullptr;
+      const cudaError_t end = cudaStreamEndCapture(s, &g);
+      (void)cudaGetLastError();
+      if (e == cudaSuccess || end != cudaErrorStreamCaptureInvalidated || g)
+        return fail("a synchronize inside a capture was accepted");
+      std::printf("DETECTED: %s, then %s\n", cudaGetErrorName(e), cudaGetErrorName(end));
+      return 0;
+    }
+    add_value<<<2, 64, 0, s>>>(d, n, 2.f);
+    cudaGraph_t g = nullptr;
+    CK(cudaStreamEndCapture(s, &g));
+    size_t nodes = 0;
+    CK(cudaGraphGetNodes(g, nullptr, &nodes));
+    std::vector<float> h(n);
+    CK(cudaMemcpy(h.data(), d, n * sizeof(float), cudaMemcpyDeviceToHost));
+    if (h[0] != 0.f) return fail("captured work ran at capture time");
+    cudaGraphExec_t x = nullptr;
+    CK(cudaGraphInstantiate(&x, g, 0));
+    for (int k = 0; k < 3; ++k) CK(cudaGraphLaunch(x, s));
+    CK(cudaStreamSynchronize(s));
+    CK(cudaMemcpy(h.data(), d, n * sizeof(float), cudaMemcpyDeviceToHost));
+    CK(cudaGraphExecDestroy(x));
+    CK(cudaGraphDestroy(g));
+    for (int i = 0; i < n; ++i)
+      if (h[i] != 9.f) return fail("three replays of +1,+2 did not give 9");
+    return nodes == 2 ? pass("capture ran nothing; 3 replays ran both kernels 3 times")
+                      : fail("expected 2 captured nodes");
+  };
+  c["capture_malloc"] = [](bool broken) {
+    cudaStream_t s;
+    CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    float* d = broken ? nullptr : dev_floats(64);
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    if (broken) {
+      const cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&d), 256);
+      cudaGraph_t g = nullptr;
+      const cudaError_t end = cudaStreamEndCapture(s, &g);
+      (void)cudaGetLastError();
+      if (e == cudaSuccess || end != cudaErrorStreamCaptureInvalidated)
+        return fail("cudaMalloc inside a global-mode capture was accepted");
+      std::printf("DETECTED: cudaMalloc during capture: %s\n", cudaGetErrorName(e));
+      return 0;
+    }
+    fill_value<<<1, 64, 0, s>>>(d, 64, 4.f);
+    cudaGraph_t g = nullptr;
+    CK(cudaStreamEndCapture(s, &g));
+    CK(cudaGraphDestroy(g));
+    return pass("memory allocated before the capture");
   };
   c["streams_without_event"] = [](bool broken) {
     const int n = 256;
