@@ -23,13 +23,14 @@ Context::Context(Device device) : device_(device) {
     CGAN_CUDNN_CHECK(cudnnSetStream(dnn, stream_));
 #endif
   }
-  allocator_ = std::make_shared<CachingAllocator>(device_);
+  own_allocator_ = std::make_shared<CachingAllocator>(device_);
+  allocator_ = own_allocator_;
 }
 
 Context::~Context() {
   try {
     conv_algo_cache_.reset();  // cuDNN descriptors, before the handle goes
-    if (workspace_) allocator_->deallocate(workspace_);
+    if (workspace_) own_allocator_->deallocate(workspace_);
     if (device_.is_cuda()) {
       cudaStreamSynchronize(stream_);
 #ifndef CGAN_CUDA_EMULATION
@@ -39,7 +40,7 @@ Context::~Context() {
     }
     // Tensors still alive keep the allocator (shared_ptr) and hence memory valid; the stream
     // is destroyed only when this context is.
-    allocator_->release_cached();
+    own_allocator_->release_cached();
     if (stream_) cudaStreamDestroy(stream_);
   } catch (...) {
   }
@@ -72,12 +73,21 @@ void* Context::cublas_handle() const {
 
 void* Context::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;
-  if (workspace_) allocator_->deallocate(workspace_);
+  if (workspace_) own_allocator_->deallocate(workspace_);
   workspace_ = nullptr;
   workspace_bytes_ = 0;
-  workspace_ = allocator_->allocate(bytes);
+  ++workspace_generation_;
+  workspace_ = own_allocator_->allocate(bytes);
   workspace_bytes_ = bytes;
   return workspace_;
+}
+
+std::shared_ptr<Allocator> Context::exchange_allocator(std::shared_ptr<Allocator> a) {
+  CGAN_CHECK(a && a->device() == device_, "Context::exchange_allocator: the allocator must "
+                                          "serve this context's device "
+                                              << device_.str());
+  std::swap(a, allocator_);
+  return a;
 }
 
 void Context::synchronize() const {

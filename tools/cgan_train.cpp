@@ -143,6 +143,13 @@ int main(int argc, char** argv) {
   app.add_option("--loader-threads", c.loader_threads, "image decoding threads")
       ->check(at_least(1))
       ->capture_default_str();
+  app.add_flag("--cuda-graphs", c.cuda_graphs,
+               "CUDA: record each phase's step into a CUDA graph once and replay it (not yet "
+               "run on a GPU: off by default)");
+  app.add_option("--log-every", c.log_every,
+                 "steps between reads of the losses from the device (losses.csv keeps one row per step)")
+      ->check(at_least(1))
+      ->capture_default_str();
   app.add_flag("--no-progress", [&c](int64_t) { c.progress = false; }, "no progress line");
   cgan_tools::setup(app, verbose,
                     "cgan_train also exits with 130 when stopped by Ctrl-C after saving a "

@@ -61,6 +61,9 @@ class Adam {
   // Steps taken through step() (and load_state()); graph replays advance the device-side
   // counter only.
   int64_t step_count() const { return step_; }
+  // A replay of a CUDA graph that recorded one step() ran the update again on the device
+  // (which counts for itself): the host's count follows.
+  void count_replayed_step() { ++step_; }
 
   Tensor& params() { return params_; }
   Tensor& grads() { return grads_; }

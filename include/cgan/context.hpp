@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "cgan/allocator.hpp"
@@ -34,12 +35,20 @@ class Context {
   // call: the library itself uses no cuBLAS, and loading libcublasLt costs ~150 MB of RSS.
   void* cublas_handle() const;
   void* cudnn_handle() const { return cudnn_; }
+  // Where tensors made with this context get their memory.
   Allocator& allocator() const { return *allocator_; }
   std::shared_ptr<Allocator> allocator_ptr() const { return allocator_; }
+  // Serves later tensor allocations from `a` (a CUDA graph's private pool, cgan/graph.hpp)
+  // and returns the allocator it replaces. Blocks go back to whichever allocator made them.
+  // The workspace keeps the context's own allocator.
+  std::shared_ptr<Allocator> exchange_allocator(std::shared_ptr<Allocator> a);
 
   // Scratch memory valid until the next workspace() call; reuse is stream-ordered.
   void* workspace(size_t bytes);
   size_t workspace_size() const { return workspace_bytes_; }
+  // Counts the workspace's moves: work recorded into a CUDA graph holds the workspace's
+  // address, so a graph recorded at another generation must be recorded again.
+  uint64_t workspace_generation() const { return workspace_generation_; }
 
   // Waits for all work issued on this context (no-op on CPU).
   void synchronize() const;
@@ -64,8 +73,10 @@ class Context {
   mutable void* cublas_ = nullptr;
   void* cudnn_ = nullptr;
   std::shared_ptr<Allocator> allocator_;
+  std::shared_ptr<Allocator> own_allocator_;  // the workspace's
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  uint64_t workspace_generation_ = 0;
   std::shared_ptr<ConvAlgoCache> conv_algo_cache_;  // deleter set where the type is complete
 };
 

@@ -79,6 +79,14 @@ struct TrainConfig {
   // Synchronize the device between the parts of a step and time them (StepTimings); costs
   // a little overlap, so off unless measuring.
   bool profile = false;
+  // Steps between reads of the losses from the device (losses.csv still gets one row per
+  // step; a divergence is reported at the read). Reads also happen whenever progress is
+  // printed, a checkpoint, sample or plot is written, and at the end.
+  int log_every = 20;
+  // CUDA: each phase's step recorded once into a CUDA graph and replayed (the first step of
+  // a phase runs eagerly to size the step's memory pool, the second is recorded). Off by
+  // default until it has run on a GPU (the emulator checks it; cgan/graph.hpp).
+  bool cuda_graphs = false;
 };
 
 // Wall-clock milliseconds of the parts of the last step (TrainConfig::profile).
@@ -125,8 +133,11 @@ class Trainer {
   // Runs until all epochs are done, max_steps is reached, or *stop is set; then writes a
   // checkpoint and the generator.
   TrainResult run();
-  // One step at the current position (fetching its batch); does not write any file.
+  // One step at the current position (fetching its batch), its losses read back (one
+  // synchronization); appends its losses.csv row.
   StepLosses step();
+  // CUDA graph replays so far (TrainConfig::cuda_graphs), over both phases.
+  int64_t graph_replays() const;
 
   void save_checkpoint(const std::string& path);
   void export_generator(const std::string& path);

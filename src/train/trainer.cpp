@@ -17,6 +17,7 @@
 
 #include "cgan/data.hpp"
 #include "cgan/error.hpp"
+#include "cgan/graph.hpp"
 #include "cgan/io_util.hpp"
 #include "cgan/networks.hpp"
 #include "cgan/ops.hpp"
@@ -152,6 +153,7 @@ void validate(const TrainConfig& c) {
   CGAN_CHECK(c.arch == "seed" || c.arch == "official",
              "generator architecture must be 'seed' or 'official', got '" << c.arch << "'");
   CGAN_CHECK(c.num_samples >= 0, "number of sample photos must be >= 0");
+  CGAN_CHECK(c.log_every >= 1, "the loss read-back interval must be >= 1 step, got " << c.log_every);
   CGAN_CHECK(c.checkpoint_every >= 0 && c.sample_every >= 0,
              "checkpoint/sample intervals must be >= 0 (0: only at the end)");
 }
@@ -220,6 +222,27 @@ class PinnedStaging {
 
   // `host` (F32 CPU tensors) on ctx's device, as views of one block filled by one async copy.
   std::vector<Tensor> upload(const std::vector<const Tensor*>& host, Context& ctx) {
+    return upload_impl(host, nullptr, ctx);
+  }
+  // The same into `dst` (device tensors of the same shapes, adjacent in one block, in order):
+  // where a CUDA graph reads its inputs.
+  void upload_into(const std::vector<const Tensor*>& host, const std::vector<Tensor>& dst,
+                   Context& ctx) {
+    CGAN_CHECK(dst.size() == host.size(), "batch upload: " << host.size() << " tensors for "
+                                                           << dst.size() << " destinations");
+    for (size_t i = 0; i < dst.size(); ++i) {
+      CGAN_CHECK(dst[i].shape() == host[i]->shape() && dst[i].is_cuda(),
+                 "batch upload: " << host[i]->str() << " into " << dst[i].str());
+      CGAN_CHECK(i == 0 || dst[i].raw() == static_cast<const char*>(dst[i - 1].raw()) +
+                                               dst[i - 1].nbytes(),
+                 "batch upload: the destinations must be adjacent");
+    }
+    upload_impl(host, &dst, ctx);
+  }
+
+ private:
+  std::vector<Tensor> upload_impl(const std::vector<const Tensor*>& host,
+                                  const std::vector<Tensor>* dst, Context& ctx) {
     size_t total = 0;
     for (const Tensor* t : host) {
       CGAN_CHECK(t->defined() && !t->is_cuda() && t->dtype() == DType::F32,
@@ -240,13 +263,21 @@ class PinnedStaging {
       if (t->nbytes()) std::memcpy(static_cast<char*>(host_) + off, t->raw(), t->nbytes());
       off += t->nbytes();
     }
-    Tensor dev = Tensor::empty({static_cast<int64_t>(total / sizeof(float))}, ctx);
+    void* to = nullptr;
+    Tensor dev;
+    if (dst) {
+      to = dst->front().raw();
+    } else {
+      dev = Tensor::empty({static_cast<int64_t>(total / sizeof(float))}, ctx);
+      to = dev.raw();
+    }
     {
       ProfileScope prof(ctx, "copy.h2d");
-      CGAN_CUDA_CHECK(cudaMemcpyAsync(dev.raw(), host_, total, cudaMemcpyHostToDevice,
+      CGAN_CUDA_CHECK(cudaMemcpyAsync(to, host_, total, cudaMemcpyHostToDevice,
                                       static_cast<cudaStream_t>(ctx.stream())));
     }
     CGAN_CUDA_CHECK(cudaEventRecord(done_, static_cast<cudaStream_t>(ctx.stream())));
+    if (dst) return *dst;
     std::vector<Tensor> out;
     int64_t at = 0;
     for (const Tensor* t : host) {
@@ -256,11 +287,27 @@ class PinnedStaging {
     return out;
   }
 
- private:
   void* host_ = nullptr;
   size_t bytes_ = 0;
   cudaEvent_t done_ = nullptr;
 };
+
+// One phase's CUDA graph and the fixed-address tensors it reads and writes.
+struct PhaseGraph {
+  std::unique_ptr<CudaGraph> graph;
+  Tensor inputs;  // photos | cartoons | smoothed, one block (one upload)
+  Tensor photos, cartoons, smoothed;
+  Tensor losses;  // [content, d_real, d_smooth, d_fake, g_adv]
+  bool warmed = false;
+};
+
+// A step queued on the device whose losses have not been read back yet.
+struct PendingStep {
+  StepLosses losses;  // step, epoch, phase, lr filled; losses after the read
+  double data_wait_ms = 0, step_ms = 0;
+};
+
+constexpr int64_t kLossSlots = 5;
 
 }  // namespace
 
@@ -353,8 +400,24 @@ struct Trainer::Impl {
   Tensor sample_photos;  // [S,3,size,size] on the device
   PinnedStaging staging;  // CUDA batch uploads
   std::string csv_path;
-  double last_data_wait_ms = 0;
   StepTimings timings;
+  // Losses stay on the device, one row per step, until flush_losses() reads them all.
+  Tensor loss_log;  // [loss_log_rows * kLossSlots]
+  int64_t loss_log_rows = 1;
+  std::vector<PendingStep> pending;
+  bool use_graphs = false;
+  std::unique_ptr<PhaseGraph> graph_init, graph_adv;
+
+  // Queues one step (fetching its batch); its losses stay on the device.
+  void enqueue_step();
+  // Reads back the pending steps' losses: history, losses.csv rows, divergence check.
+  void flush_losses();
+  // The step's work on the device, from the batch to both Adam updates: no host
+  // synchronization (unless profiling), so a CUDA graph can record it.
+  void compute(bool adversarial, const Tensor& photos, const Tensor& cartoons,
+               const Tensor& smoothed, const Tensor& losses);
+  // The graph for this phase, made on first use; null for a batch of another shape.
+  PhaseGraph* graph_for(bool adversarial, const Batch& b);
   double mark = 0;
   // Time since the previous lap, after the device finished (profile mode only).
   double lap() {
@@ -525,6 +588,16 @@ Trainer::Trainer(TrainConfig cfg) : impl_(std::make_unique<Impl>()) {
     I.adam_d->mirror_bf16(I.disc->params());
   }
 
+  I.loss_log_rows = std::max(1, cfg.log_every);
+  I.loss_log = Tensor::empty({I.loss_log_rows * kLossSlots}, ctx);
+  I.use_graphs = cfg.cuda_graphs && ctx.is_cuda();
+  if (cfg.cuda_graphs && !ctx.is_cuda())
+    I.say("note: --cuda-graphs has no effect on the CPU");
+  if (I.use_graphs && cfg.profile) {
+    I.use_graphs = false;  // profiling times each part with host synchronizations
+    I.say("note: --profile runs the steps eagerly, without CUDA graphs");
+  }
+
   // Fixed sample photos: centre crops at the training size.
   {
     std::vector<std::string> paths;
@@ -600,162 +673,255 @@ int64_t Trainer::total_steps() const { return impl_->total(); }
 const std::vector<StepLosses>& Trainer::history() const { return impl_->history; }
 const StepTimings& Trainer::last_timings() const { return impl_->timings; }
 
-StepLosses Trainer::step() {
-  Impl& I = *impl_;
-  Context& ctx = *I.ctx;
-  const TrainConfig& cfg = I.cfg;
-  const double t0 = now_s();
-  I.mark = t0;
-  I.timings = StepTimings{};
-  StepTimings& tm = I.timings;
-  const double wait0 = I.data->stats().wait_seconds;
-  Batch b;
-  {
-    ProfileScope prof(ctx, "data.wait", OpProfile::Clock::Host);
-    b = I.data->next();
-  }
-  I.last_data_wait_ms = (I.data->stats().wait_seconds - wait0) * 1e3;
-
-  StepLosses out;
-  out.step = I.step;
-  out.epoch = I.step / I.spe;
-  out.adversarial = I.adversarial(I.step);
-  out.lr_g = I.lr(cfg.lr_g, I.step);
-  out.lr_d = I.lr(cfg.lr_d, I.step);
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  out.d_real = out.d_smooth = out.d_fake = out.g_adv = nan;
-
-  // The batch on the device. CUDA: photos, cartoons and (when the loader read them) smoothed
-  // cartoons leave through one pinned buffer in one asynchronous copy, at the start of the
-  // step, so no upload waits for queued work; the init phase sends the photos only.
-  Tensor photos, cartoons, smoothed;
-  if (ctx.is_cuda()) {
-    std::vector<const Tensor*> host{&b.photos};
-    if (out.adversarial) {
-      host.push_back(&b.cartoons);
-      if (b.smoothed_ready) host.push_back(&b.smoothed);
-    }
-    std::vector<Tensor> dev = I.staging.upload(host, ctx);
-    photos = dev[0];
-    if (out.adversarial) cartoons = dev[1];
-    if (dev.size() > 2) smoothed = dev[2];
-  } else {
-    photos = b.photos;
-    cartoons = b.cartoons;
-    if (b.smoothed_ready) smoothed = b.smoothed;
-  }
-  // Smoothing on the device synchronizes (its hysteresis loop reads a flag back), so it runs
-  // first, while the stream holds nothing but the upload.
-  if (out.adversarial && !smoothed.defined())
-    edge_smooth_batch(smoothed, cartoons, I.smooth, ctx, I.order);
-  Generator& G = *I.gen;
-  SeedDiscriminator& D = *I.disc;
+void Trainer::Impl::compute(bool adv, const Tensor& photos, const Tensor& cartoons,
+                            const Tensor& smoothed, const Tensor& losses) {
+  Context& c = *ctx;
+  StepTimings& tm = timings;
+  Generator& G = *gen;
+  SeedDiscriminator& D = *disc;
   // bf16: the batch in channels-last bf16 for G and D (VGG19 takes float images and converts
   // after its input normalization); D's outputs back to float for the losses.
-  const bool b16 = I.precision == Precision::BF16;
+  const bool b16 = precision == Precision::BF16;
   auto storage = [&](const Tensor& x) {
     if (!b16 || !x.defined()) return x;
-    Tensor t = Tensor::empty(x.shape(), ctx, DType::BF16, Layout::NHWC);
-    ops::to_nhwc(t, x, ctx);
+    Tensor t = Tensor::empty(x.shape(), c, DType::BF16, Layout::NHWC);
+    ops::to_nhwc(t, x, c);
     return t;
   };
   auto d_out = [&](nn::Tape& t, const nn::Var& o) { return b16 ? nn::to_nchw(t, o) : o; };
-  // The step's losses stay on the device until the one read at the end of the step:
-  // [content, d_real, d_smooth, d_fake, g_adv].
-  const Tensor losses = Tensor::empty({5}, ctx);
+  // losses: [content, d_real, d_smooth, d_fake, g_adv], written on the device.
   auto loss_slot = [&](int64_t k) { return losses.slice(k, k + 1); };
 
   // Photo features: constants of this step (no graph).
-  tm.data = I.lap();
+  tm.data = lap();
   Tensor real_feat;
   double content_ms = 0;
   {
-    nn::Tape t(ctx, /*grad_enabled=*/false);
-    real_feat = I.vgg->forward(t, nn::input(photos), I.order)->value;
+    nn::Tape t(c, /*grad_enabled=*/false);
+    real_feat = vgg->forward(t, nn::input(photos), order)->value;
   }
-  content_ms += I.lap();
+  content_ms += lap();
 
   // The generated batch, computed once: its detached value feeds D's step, its graph the
   // generator's step.
-  G.params().zero_grad(ctx);
-  nn::Tape tape_g(ctx);
+  G.params().zero_grad(c);
+  nn::Tape tape_g(c);
   nn::Var fake = G.forward(tape_g, nn::input(storage(photos)));
-  tm.g_forward = I.lap();
+  tm.g_forward = lap();
 
-  if (out.adversarial) {
+  if (adv) {
     // ---- D step: LSGAN, one forward/backward per input kind (gradients accumulate), so
     // only one of the three activation sets is alive at a time.
-    D.params().zero_grad(ctx);
+    D.params().zero_grad(c);
     auto d_term = [&](const Tensor& x, float target, int64_t slot) {
-      nn::Tape t(ctx);
+      nn::Tape t(c);
       nn::Var o = d_out(t, D.forward(t, nn::input(x)));
-      Tensor d = Tensor::empty(o->value.shape(), ctx);
+      Tensor d = Tensor::empty(o->value.shape(), c);
       Tensor loss = loss_slot(slot);
-      ops::mse_const_loss(loss, &d, o->value, target, 1.f, ctx);
+      ops::mse_const_loss(loss, &d, o->value, target, 1.f, c);
       t.backward(o, d);
     };
     d_term(storage(cartoons), 1.f, 1);
     d_term(storage(smoothed), 0.f, 2);
     d_term(fake->value, 0.f, 3);
-    I.adam_d->set_lr(static_cast<float>(out.lr_d));
-    I.adam_d->step();
-    tm.d_step = I.lap();
+    adam_d->step();
+    tm.d_step = lap();
 
     // ---- G adversarial term through the updated D; D's parameters get no gradient.
-    nn::Tape t(ctx);
+    nn::Tape t(c);
     t.param_grads = false;
     nn::Var o = d_out(t, D.forward(t, fake));
-    Tensor d = Tensor::empty(o->value.shape(), ctx);
+    Tensor d = Tensor::empty(o->value.shape(), c);
     Tensor loss = loss_slot(4);
-    ops::mse_const_loss(loss, &d, o->value, 1.f, 1.f, ctx);
+    ops::mse_const_loss(loss, &d, o->value, 1.f, 1.f, c);
     t.backward(o, d);  // accumulates into fake->grad
-    tm.g_adv = I.lap();
+    tm.g_adv = lap();
   }
 
   // ---- content term (both phases): w * L1(VGG(G(p)), VGG(p)).
   {
-    nn::Tape t(ctx);
-    nn::Var f = I.vgg->forward(t, fake, I.order);
-    Tensor d = Tensor::empty(f->value.shape(), ctx);
+    nn::Tape t(c);
+    nn::Var f = vgg->forward(t, fake, order);
+    Tensor d = Tensor::empty(f->value.shape(), c);
     Tensor loss = loss_slot(0);
-    ops::l1_loss(loss, &d, f->value, real_feat, cfg.content_weight, ctx);
+    ops::l1_loss(loss, &d, f->value, real_feat, cfg.content_weight, c);
     t.backward(f, d);  // accumulates into fake->grad
   }
-  tm.content = content_ms + I.lap();
+  tm.content = content_ms + lap();
   // Everything that reached G(p) (adversarial + content) now flows into G's parameters.
   const Tensor d_fake = fake->grad;
   tape_g.backward(fake, d_fake);
-  I.adam_g->set_lr(static_cast<float>(out.lr_g));
-  I.adam_g->step();
-  // The step's one host-device synchronization: the losses come back after all its work.
-  {
-    const std::vector<float> lv = losses.slice(0, out.adversarial ? 5 : 1).to_vector(ctx);
-    out.content = lv[0];
-    if (out.adversarial) {
-      out.d_real = lv[1];
-      out.d_smooth = lv[2];
-      out.d_fake = lv[3];
-      out.g_adv = lv[4];
-    }
-  }
-  tm.g_backward = I.lap();
-  if (ctx.profiler) ctx.profiler->resolve();  // the step's device events, all complete now
-  tm.total = (now_s() - t0) * 1e3;
+  adam_g->step();
+}
 
-  ++I.step;
-  I.history.push_back(out);
-  // One row per step, appended and flushed: a crash loses at most the row being written,
-  // and a resume rewrites the file up to its checkpoint.
-  {
-    std::ofstream csv(I.csv_path, std::ios::app);
-    csv << out.step << ',' << out.epoch << ',' << (out.adversarial ? "adversarial" : "init") << ','
-        << fmt_loss(out.d_real) << ',' << fmt_loss(out.d_smooth) << ',' << fmt_loss(out.d_fake)
-        << ',' << fmt_loss(out.g_adv) << ',' << fmt_loss(out.content) << ','
-        << fmt_loss(out.lr_g) << ',' << fmt_loss(out.lr_d) << ',' << std::fixed
-        << std::setprecision(2) << I.last_data_wait_ms << ',' << (now_s() - t0) * 1e3 << '\n';
-    CGAN_CHECK(csv.good(), "cannot append to '" << I.csv_path << "'");
+void Trainer::Impl::flush_losses() {
+  if (pending.empty()) return;
+  // The one read of the device per logging interval: every pending step's losses at once.
+  const int64_t n = static_cast<int64_t>(pending.size());
+  const std::vector<float> lv = loss_log.slice(0, n * kLossSlots).to_vector(*ctx);
+  std::ostringstream rows;
+  for (int64_t r = 0; r < n; ++r) {
+    PendingStep& p = pending[static_cast<size_t>(r)];
+    StepLosses& out = p.losses;
+    const float* v = lv.data() + r * kLossSlots;
+    out.content = v[0];
+    if (out.adversarial) {
+      out.d_real = v[1];
+      out.d_smooth = v[2];
+      out.d_fake = v[3];
+      out.g_adv = v[4];
+    }
+    history.push_back(out);
+    rows << out.step << ',' << out.epoch << ',' << (out.adversarial ? "adversarial" : "init")
+         << ',' << fmt_loss(out.d_real) << ',' << fmt_loss(out.d_smooth) << ','
+         << fmt_loss(out.d_fake) << ',' << fmt_loss(out.g_adv) << ',' << fmt_loss(out.content)
+         << ',' << fmt_loss(out.lr_g) << ',' << fmt_loss(out.lr_d) << ',' << std::fixed
+         << std::setprecision(2) << p.data_wait_ms << ',' << p.step_ms << '\n';
+    rows.unsetf(std::ios::fixed);
   }
-  return out;
+  pending.clear();
+  // Rows appended and flushed per interval: a crash loses at most the rows not yet read
+  // back, and a resume rewrites the file up to its checkpoint.
+  {
+    std::ofstream csv(csv_path, std::ios::app);
+    csv << rows.str();
+    CGAN_CHECK(csv.good(), "cannot append to '" << csv_path << "'");
+  }
+  for (size_t i = history.size() - static_cast<size_t>(n); i < history.size(); ++i) {
+    const StepLosses& s = history[i];
+    for (double v : {s.d_real, s.d_smooth, s.d_fake, s.g_adv, s.content})
+      CGAN_CHECK(std::isnan(v) ? true : std::isfinite(v),
+                 "training diverged at step " << s.step << ": a loss is not finite");
+    CGAN_CHECK(std::isfinite(s.content),
+               "training diverged at step " << s.step << ": content loss is not finite");
+  }
+}
+
+
+void Trainer::Impl::enqueue_step() {
+  Context& c = *ctx;
+  if (static_cast<int64_t>(pending.size()) >= loss_log_rows) flush_losses();
+  const double t0 = now_s();
+  mark = t0;
+  timings = StepTimings{};
+  const double wait0 = data->stats().wait_seconds;
+  Batch b;
+  {
+    ProfileScope prof(c, "data.wait", OpProfile::Clock::Host);
+    b = data->next();
+  }
+  PendingStep p;
+  p.data_wait_ms = (data->stats().wait_seconds - wait0) * 1e3;
+  StepLosses& out = p.losses;
+  out.step = step;
+  out.epoch = step / spe;
+  out.adversarial = adversarial(step);
+  out.lr_g = lr(cfg.lr_g, step);
+  out.lr_d = lr(cfg.lr_d, step);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  out.d_real = out.d_smooth = out.d_fake = out.g_adv = nan;
+  const bool adv = out.adversarial;
+  // Learning rates are device values the step (and its graph) reads: set before the step.
+  adam_g->set_lr(static_cast<float>(out.lr_g));
+  if (adv) adam_d->set_lr(static_cast<float>(out.lr_d));
+
+  std::vector<const Tensor*> host{&b.photos};
+  if (adv) {
+    host.push_back(&b.cartoons);
+    if (b.smoothed_ready) host.push_back(&b.smoothed);
+  }
+  PhaseGraph* pg = use_graphs ? graph_for(adv, b) : nullptr;
+  Tensor photos, cartoons, smoothed, losses;
+  if (pg) {
+    // The batch goes where the graph reads it.
+    std::vector<Tensor> dst{pg->photos};
+    if (adv) {
+      dst.push_back(pg->cartoons);
+      if (b.smoothed_ready) dst.push_back(pg->smoothed);
+    }
+    staging.upload_into(host, dst, c);
+    photos = pg->photos;
+    cartoons = pg->cartoons;
+    smoothed = pg->smoothed;
+    losses = pg->losses;
+  } else if (c.is_cuda()) {
+    // Photos, cartoons and (when the loader read them) smoothed cartoons leave through one
+    // pinned buffer in one asynchronous copy, at the start of the step, so no upload waits
+    // for queued work; the init phase sends the photos only.
+    std::vector<Tensor> dev = staging.upload(host, c);
+    photos = dev[0];
+    if (adv) cartoons = dev[1];
+    if (dev.size() > 2) smoothed = dev[2];
+    losses = Tensor::empty({kLossSlots}, c);
+  } else {
+    photos = b.photos;
+    cartoons = b.cartoons;
+    if (b.smoothed_ready) smoothed = b.smoothed;
+    losses = Tensor::empty({kLossSlots}, c);
+  }
+  // Smoothing on the device synchronizes (its hysteresis loop reads a flag back), so it runs
+  // first, outside any graph, while the stream holds little but the upload.
+  if (adv && !b.smoothed_ready) edge_smooth_batch(smoothed, cartoons, smooth, c, order);
+
+  auto work = [&, adv] { compute(adv, photos, cartoons, smoothed, losses); };
+  if (!pg) {
+    work();
+  } else if (pg->graph->ready()) {
+    pg->graph->replay();
+    // The replayed Adam launches advanced the device-side step counters; keep the host's.
+    adam_g->count_replayed_step();
+    if (adv) adam_d->count_replayed_step();
+  } else if (!pg->warmed) {
+    pg->graph->warm_up(work);  // sizes the pool, picks the algorithms
+    pg->warmed = true;
+  } else {
+    pg->graph->record(work);  // Adam's host counters advance here, for this replay
+    pg->graph->replay();
+  }
+  // This step's losses join the interval's rows on the device (no host synchronization).
+  const int64_t row = static_cast<int64_t>(pending.size());
+  loss_log.slice(row * kLossSlots, (row + 1) * kLossSlots).copy_from(losses, c);
+  if (cfg.profile) {
+    timings.g_backward = lap();
+    if (c.profiler) c.profiler->resolve();  // the step's device events, all complete now
+  }
+  timings.total = (now_s() - t0) * 1e3;
+  p.step_ms = timings.total;
+  pending.push_back(p);
+  ++step;
+}
+
+PhaseGraph* Trainer::Impl::graph_for(bool adv, const Batch& b) {
+  std::unique_ptr<PhaseGraph>& slot = adv ? graph_adv : graph_init;
+  const Shape shape = b.photos.shape();
+  if (slot && slot->photos.shape() != shape) return nullptr;  // another batch shape: eager
+  if (!slot) {
+    Context& c = *ctx;
+    slot = std::make_unique<PhaseGraph>();
+    slot->graph = std::make_unique<CudaGraph>(c);
+    const int64_t n = shape_numel(shape);
+    slot->inputs = Tensor::empty({adv ? 3 * n : n}, c);
+    slot->photos = slot->inputs.slice(0, n).view(shape);
+    if (adv) {
+      slot->cartoons = slot->inputs.slice(n, 2 * n).view(shape);
+      slot->smoothed = slot->inputs.slice(2 * n, 3 * n).view(shape);
+    }
+    slot->losses = Tensor::empty({kLossSlots}, c);
+  }
+  return slot.get();
+}
+
+int64_t Trainer::graph_replays() const {
+  const Impl& I = *impl_;
+  return (I.graph_init ? I.graph_init->graph->replays() : 0) +
+         (I.graph_adv ? I.graph_adv->graph->replays() : 0);
+}
+
+StepLosses Trainer::step() {
+  Impl& I = *impl_;
+  I.enqueue_step();
+  I.flush_losses();
+  return I.history.back();
 }
 
 void Trainer::save_checkpoint(const std::string& path) {
@@ -866,35 +1032,38 @@ TrainResult Trainer::run() {
             std::to_string(I.step));
     }
     const double ts = now_s();
-    const StepLosses s = step();
+    I.enqueue_step();
     const double dt = now_s() - ts;
     rate = rate == 0 ? 1.0 / dt : 0.9 * rate + 0.1 / dt;
     ++r.steps_run;
 
-    for (double v : {s.d_real, s.d_smooth, s.d_fake, s.g_adv, s.content})
-      CGAN_CHECK(std::isnan(v) ? true : std::isfinite(v),
-                 "training diverged at step " << s.step << ": a loss is not finite");
-    CGAN_CHECK(std::isfinite(s.content), "training diverged at step " << s.step
-                                                                       << ": content loss is not finite");
+    // The losses come back once per interval, or when something below needs them.
+    const bool last = I.step == end;
+    const bool save = cfg.checkpoint_every > 0 && I.step % cfg.checkpoint_every == 0;
+    const bool sample = cfg.sample_every > 0 && I.step % cfg.sample_every == 0;
+    const bool plot = cfg.plots && I.step % I.spe == 0;
+    const double now = now_s();
+    const bool print = cfg.progress && (last || now - last_print > (tty ? 0.5 : 10) ||
+                                        r.steps_run <= 3);
+    if (!(last || save || sample || plot || print ||
+          static_cast<int64_t>(I.pending.size()) >= I.loss_log_rows))
+      continue;
+    I.flush_losses();
+    const StepLosses& s = I.history.back();
 
-    if (cfg.progress) {
-      const double now = now_s();
-      const bool last = I.step == end;
-      if (tty || last || now - last_print > 10 || r.steps_run <= 3) {
-        last_print = now;
-        std::ostringstream line;
-        line << (s.adversarial ? "[adversarial]" : "[init]") << " epoch " << s.epoch + 1 << "/"
-             << cfg.init_epochs + cfg.epochs << " step " << I.step << "/" << end << "  "
-             << std::fixed << std::setprecision(2) << rate << " it/s  ETA "
-             << fmt_duration(double(end - I.step) / rate) << std::setprecision(4)
-             << "  content " << s.content;
-        if (s.adversarial)
-          line << "  D " << s.d_real + s.d_smooth + s.d_fake << "  G_adv " << s.g_adv;
-        if (tty)
-          *I.log << "\r" << line.str() << "\033[K" << std::flush;
-        else
-          *I.log << line.str() << std::endl;
-      }
+    if (print) {
+      last_print = now;
+      std::ostringstream line;
+      line << (s.adversarial ? "[adversarial]" : "[init]") << " epoch " << s.epoch + 1 << "/"
+           << cfg.init_epochs + cfg.epochs << " step " << I.step << "/" << end << "  "
+           << std::fixed << std::setprecision(2) << rate << " it/s  ETA "
+           << fmt_duration(double(end - I.step) / rate) << std::setprecision(4)
+           << "  content " << s.content;
+      if (s.adversarial) line << "  D " << s.d_real + s.d_smooth + s.d_fake << "  G_adv " << s.g_adv;
+      if (tty)
+        *I.log << "\r" << line.str() << "\033[K" << std::flush;
+      else
+        *I.log << line.str() << std::endl;
     }
 
     if (cfg.checkpoint_every > 0 && I.step % cfg.checkpoint_every == 0 && I.step < end) {
@@ -904,6 +1073,7 @@ TrainResult Trainer::run() {
     if (cfg.sample_every > 0 && I.step % cfg.sample_every == 0 && I.step < end) write_sample();
     if (cfg.plots && I.step % I.spe == 0) write_image(r.plot_png, plot_losses(I.history));
   }
+  I.flush_losses();  // an interrupted run's last steps
   if (tty) *I.log << "\n";
 
   save_checkpoint(r.checkpoint_path);
