@@ -3,7 +3,12 @@
 bench_train_step (same GPU, batch 8, 256x256): D step (real, edge-smoothed, detached fake)
 then G step (LSGAN through D + 10 * L1 on VGG19 relu4_4 features), Adam(0.5, 0.999).
 
-    python3 bench/pytorch_train_step.py [--size 256] [--batch 8] [--iters 10] [--device cpu]
+    python3 bench/pytorch_train_step.py [--arch seed|official] [--size 256] [--batch 8]
+                                        [--iters 10] [--device cpu]
+
+--arch official trains the official generator's architecture (bench/pytorch_cartoonize.py's
+module, randomly initialized) against the same discriminator and VGG19, as
+bench_train_step --arch official does.
 
 Prints one JSON line. Without CUDA it prints "no CUDA device: ..." and a CPU figure at 64x64.
 The networks come from tests/python/train_step_reference.py (the seed's architectures); VGG
@@ -20,6 +25,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
 from train_step_reference import Discriminator, Generator, VGGFeatures  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_cartoonize import OfficialGenerator  # noqa: E402
 
 
 def random_vgg_weights():
@@ -45,6 +53,7 @@ def main():
     ap.add_argument("--device", choices=["auto", "cpu"], default="auto",
                     help="cpu: the CPU at --size/--batch even where CUDA exists")
     ap.add_argument("--modes", default="eager,bf16,compile")
+    ap.add_argument("--arch", choices=["seed", "official"], default="seed")
     a = ap.parse_args()
     if a.device == "cpu":
         dev = torch.device("cpu")
@@ -65,7 +74,7 @@ def main():
 
 def run(a, dev, mode):
     torch.manual_seed(0)
-    G = Generator(3, 64, 8).to(dev)
+    G = (Generator(3, 64, 8) if a.arch == "seed" else OfficialGenerator()).to(dev)
     D = Discriminator(3, 1, (32, 64, 128, 256)).to(dev)
     vgg = VGGFeatures(random_vgg_weights(), True, 25, True).to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -123,7 +132,7 @@ def run(a, dev, mode):
         times.append((time.perf_counter() - t0) * 1e3)
     times.sort()
     ms = times[len(times) // 2]
-    res = {"bench": "pytorch_train_step", "mode": mode, "device": torch.cuda.get_device_name() if dev.type == "cuda" else "CPU",
+    res = {"bench": "pytorch_train_step", "arch": a.arch, "mode": mode, "device": torch.cuda.get_device_name() if dev.type == "cuda" else "CPU",
            "torch": torch.__version__, "size": a.size, "batch": a.batch, "step_ms": round(ms, 2),
            "steps_per_s": round(1e3 / ms, 3), "images_per_s": round(a.batch * 1e3 / ms, 2),
            "cudnn_tf32": torch.backends.cudnn.allow_tf32 if dev.type == "cuda" else False}

@@ -427,6 +427,12 @@ void check_device(const Tensor& t, const char* what, Context& ctx) {
                       << ctx.device().str());
 }
 
+// Every pass (forward, data, filter gradient) is the same number of multiply-adds.
+void count_flops(const detail::ConvGeom& g, Context& ctx) {
+  ctx.conv_flops += 2.0 * double(g.n) * double(g.cy) * double(g.hy) * double(g.wy) *
+                    double(g.cx) * double(g.kh) * double(g.kw);
+}
+
 // The geometry of the underlying (non-transposed) convolution for a layer input/weight.
 detail::ConvGeom geometry(const Shape& in, const Shape& weight, const ConvSpec& spec) {
   const Shape out = conv_output_shape(in, weight, spec);
@@ -529,6 +535,7 @@ void conv_forward_nhwc(Tensor& out, const Tensor& in, const Tensor& weight, cons
     check_device(*bias, "bias", ctx);
   }
   const detail::ConvGeom g = geometry(in.shape(), weight.shape(), spec);
+  count_flops(g, ctx);
   const detail::ConvPass pass = spec.transposed ? detail::ConvPass::YtoX : detail::ConvPass::XtoY;
   void* x = spec.transposed ? out.raw() : in.raw();
   void* y = spec.transposed ? in.raw() : out.raw();
@@ -566,6 +573,7 @@ void conv_forward_as(Tensor& out, const Tensor& in, const Tensor& weight, const 
     check_device(*bias, "bias", ctx);
   }
   const detail::ConvGeom g = geometry(in.shape(), weight.shape(), spec);
+  count_flops(g, ctx);
   ProfileScope prof(ctx, "conv.fwd");
   if (ctx.is_cuda()) {
     if (spec.transposed)
@@ -609,6 +617,7 @@ void conv_backward_data(Tensor& d_in, const Tensor& d_out, const Tensor& weight,
                                         << shape_str(d_out.shape()) << ", expected "
                                         << shape_str(os));
     const detail::ConvGeom g = geometry(d_in.shape(), weight.shape(), spec);
+    count_flops(g, ctx);
     ProfileScope prof(ctx, "conv.bwd_data");
     // The transposed conv's input gradient is a forward conv of d_out (roles as in the
     // float path below).
@@ -631,6 +640,7 @@ void conv_backward_data(Tensor& d_in, const Tensor& d_out, const Tensor& weight,
   for (const Tensor* t : std::initializer_list<const Tensor*>{&d_in, &d_out, &weight})
     check_device(*t, "tensor", ctx);
   const detail::ConvGeom g = geometry(d_in.shape(), weight.shape(), spec);
+  count_flops(g, ctx);
   ProfileScope prof(ctx, "conv.bwd_data");
   if (ctx.is_cuda()) {
     if (spec.transposed)
@@ -664,6 +674,7 @@ void conv_backward_filter(Tensor& d_weight, Tensor* d_bias, const Tensor& d_out,
       check_device(*d_bias, "d_bias", ctx);
     }
     const detail::ConvGeom g = geometry(in.shape(), d_weight.shape(), spec);
+    count_flops(g, ctx);
     const Tensor& x = spec.transposed ? d_out : in;
     const Tensor& dy = spec.transposed ? in : d_out;
     const int64_t rows = os[0] * os[2] * os[3];
@@ -697,6 +708,7 @@ void conv_backward_filter(Tensor& d_weight, Tensor* d_bias, const Tensor& d_out,
     check_device(*d_bias, "d_bias", ctx);
   }
   const detail::ConvGeom g = geometry(in.shape(), d_weight.shape(), spec);
+  count_flops(g, ctx);
   // For a transposed conv the forward input plays the role of dy and d_out that of x.
   const Tensor& x = spec.transposed ? d_out : in;
   const Tensor& dy = spec.transposed ? in : d_out;

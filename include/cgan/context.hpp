@@ -60,6 +60,10 @@ class Context {
   // algorithm measured on first use of each shape. Plans are cached per setting of this
   // flag and of allow_tf32, so both may change between convolutions.
   bool deterministic = false;
+  // Floating-point operations (2 per multiply-add) of the convolutions issued on this
+  // context, counted on the host at dispatch: what a benchmark divides by its time to tell
+  // how far a step is from the arithmetic floor. Reset it as you like.
+  double conv_flops = 0;
   // Per-op timing (cgan/profile.hpp): null, the default, measures nothing. Not owned; the
   // profiler must outlive its attachment.
   OpProfile* profiler = nullptr;

@@ -136,8 +136,16 @@ class Trainer {
   // One step at the current position (fetching its batch), its losses read back (one
   // synchronization); appends its losses.csv row.
   StepLosses step();
+  // The same without reading the losses back: the step is queued on the device and the host
+  // goes on (at most one step ahead: the next batch upload waits for this one's). Its losses
+  // reach history() and losses.csv at the next read_losses() or step(). For throughput.
+  void queue_step();
+  void read_losses();
   // CUDA graph replays so far (TrainConfig::cuda_graphs), over both phases.
   int64_t graph_replays() const;
+  // The graphs' private memory pools (the step arena), summed over both phases: bytes
+  // reserved and the peak in use. Zero without graphs.
+  AllocatorStats graph_pool_stats() const;
 
   void save_checkpoint(const std::string& path);
   void export_generator(const std::string& path);

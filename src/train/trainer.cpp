@@ -917,6 +917,22 @@ int64_t Trainer::graph_replays() const {
          (I.graph_adv ? I.graph_adv->graph->replays() : 0);
 }
 
+AllocatorStats Trainer::graph_pool_stats() const {
+  const Impl& I = *impl_;
+  AllocatorStats sum;
+  for (const PhaseGraph* g : {I.graph_init.get(), I.graph_adv.get()}) {
+    if (!g) continue;
+    const AllocatorStats s = g->graph->pool_stats();
+    sum.bytes_reserved += s.bytes_reserved;
+    sum.peak_bytes_in_use += s.peak_bytes_in_use;
+    sum.bytes_in_use += s.bytes_in_use;
+  }
+  return sum;
+}
+
+void Trainer::queue_step() { impl_->enqueue_step(); }
+void Trainer::read_losses() { impl_->flush_losses(); }
+
 StepLosses Trainer::step() {
   Impl& I = *impl_;
   I.enqueue_step();
