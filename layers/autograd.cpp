@@ -222,6 +222,12 @@ void Conv::declare(ParameterSet& ps, const std::string& name, int in_ch, int out
   bias = with_bias ? ps.add(name + ".bias", {out_ch}, Init::Uniform, bound) : -1;
 }
 
+void Conv::cancel_bias(ParameterSet& ps) {
+  if (bias < 0) return;
+  bias_cancelled = true;
+  ps[bias].cancelled = true;
+}
+
 Var Conv::operator()(Tape& tape, ParameterSet& ps, const Var& x) const {
   Context& ctx = tape.ctx();
   const bool want_params =
@@ -230,7 +236,7 @@ Var Conv::operator()(Tape& tape, ParameterSet& ps, const Var& x) const {
   Var out = make_output(conv_output_shape(x->value.shape(), ps[weight].shape, spec), ctx, need,
                         x->value);
   const Parameter& w = ps[weight];
-  const Parameter* b = bias >= 0 ? &ps[bias] : nullptr;
+  const Parameter* b = bias >= 0 && !bias_cancelled ? &ps[bias] : nullptr;
   const bool b16 = x->value.dtype() == DType::BF16;
   CGAN_CHECK(!b16 || w.value_bf16.defined(),
              "conv '" << w.name << "': a BF16 input needs the parameters' bf16 copy "
@@ -239,7 +245,7 @@ Var Conv::operator()(Tape& tape, ParameterSet& ps, const Var& x) const {
                ctx);
   if (!need) return out;
   Var o = out;
-  tape.record([&tape, &ps, o, x, want_params, w_i = weight, b_i = bias, spec_ = spec] {
+  tape.record([&tape, &ps, o, x, want_params, w_i = weight, b_i = b ? bias : -1, spec_ = spec] {
     if (!o->grad.defined()) return;
     Context& c = tape.ctx();
     Parameter& wp = ps[w_i];

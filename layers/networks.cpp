@@ -102,6 +102,12 @@ OfficialGenerator::OfficialGenerator(Context& ctx, const Options& o) : Generator
   norm(in03_, "in03_1", 4 * f);
   norm(in12_, "in12_1", 2 * f);
   norm(in13_, "in13_1", f);
+  if (o.skip_cancelled_biases) {  // the convolutions forward() feeds into a norm
+    for (nn::Conv* c : {&conv01_, &conv02_2_, &conv03_2_, &deconv01_2_, &deconv02_2_})
+      c->cancel_bias(ps);
+    for (auto& pair : res_conv_)
+      for (nn::Conv& c : pair) c.cancel_bias(ps);
+  }
   if (o.inference_only)
     ps.allocate_for_inference(ctx);
   else
@@ -207,6 +213,11 @@ SeedGenerator::SeedGenerator(Context& ctx, const Options& o) : Generator(ctx), o
   up_[2].declare(ps, "up_blocks.4", 2 * f, f, 3, kUp);
   up_[3].declare(ps, "up_blocks.5", f, f, 3, kSame);
   last_.declare(ps, "last", f, c, 7, kSame7);
+  if (o.skip_cancelled_biases) {  // the convolutions forward() feeds into a norm
+    for (nn::Conv* cv : {&initial_, &down_[1], &down_[3], &up_[1], &up_[3]}) cv->cancel_bias(ps);
+    for (auto& pair : res_)
+      for (nn::Conv& cv : pair) cv.cancel_bias(ps);
+  }
   if (o.inference_only)
     ps.allocate_for_inference(ctx);
   else
@@ -269,6 +280,8 @@ SeedDiscriminator::SeedDiscriminator(Context& ctx, const Options& o) : Module(ct
   conv_[4].declare(ps, "model.9", f[2], f[3], 3, s1);
   conv_[5].declare(ps, "model.12", f[3], f[3], 3, s1);
   conv_[6].declare(ps, "model.15", f[3], o.out_channels, 3, s1);
+  if (o.skip_cancelled_biases)  // the convolutions forward() feeds into a norm
+    for (int i : {2, 4, 5}) conv_[i].cancel_bias(ps);
   ps.allocate(ctx, o.seed);
 }
 

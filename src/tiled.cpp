@@ -249,7 +249,9 @@ class TiledRun {
  private:
   const Tensor& weight(const Step& st) const { return gen_.params()[st.conv->weight].value; }
   const Tensor* bias(const Step& st) const {
-    return st.conv->bias >= 0 ? &gen_.params()[st.conv->bias].value : nullptr;
+    // As the whole-map forward: a bias a following norm cancels is not added.
+    return st.conv->bias >= 0 && !st.conv->bias_cancelled ? &gen_.params()[st.conv->bias].value
+                                                           : nullptr;
   }
   Shape size_before(size_t j) const {
     return j == 0 ? Shape{1, 3, image_.height, image_.width} : sizes_[j - 1];

@@ -97,6 +97,10 @@ class OfficialGenerator final : public Generator {
     // Inference only, weights to be loaded: no random init, no gradient buffers
     // (ParameterSet::allocate_for_inference).
     bool inference_only = false;
+    // Skip the biases of convolutions whose output goes straight into an instance norm: the
+    // norm's mean subtraction cancels them exactly, so neither their add nor their gradient
+    // (exactly 0) is computed. They stay in the weights (loaded, saved, unchanged by training).
+    bool skip_cancelled_biases = true;
   };
   explicit OfficialGenerator(Context& ctx) : OfficialGenerator(ctx, Options{}) {}
   OfficialGenerator(Context& ctx, const Options& o);
@@ -123,6 +127,7 @@ class SeedGenerator final : public Generator {
     float eps = 1e-5f;
     uint64_t seed = 0;
     bool inference_only = false;  // as OfficialGenerator::Options::inference_only
+    bool skip_cancelled_biases = true;  // as OfficialGenerator::Options
   };
   explicit SeedGenerator(Context& ctx) : SeedGenerator(ctx, Options{}) {}
   SeedGenerator(Context& ctx, const Options& o);
@@ -147,6 +152,7 @@ class SeedDiscriminator final : public Module {
     float eps = 1e-5f;
     float slope = 0.2f;
     uint64_t seed = 0;
+    bool skip_cancelled_biases = true;  // as OfficialGenerator::Options
   };
   explicit SeedDiscriminator(Context& ctx) : SeedDiscriminator(ctx, Options{}) {}
   SeedDiscriminator(Context& ctx, const Options& o);

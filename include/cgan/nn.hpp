@@ -81,6 +81,8 @@ struct Parameter {
   // The bf16 copy (ParameterSet::enable_bf16), a view into values_bf16(): BF16, 4-D weights
   // channels-last (an NHWC tensor of the weight's shape), the rest flat like `value`.
   Tensor value_bf16;
+  // A bias that a following instance norm cancels (Conv::cancel_bias): not read, no gradient.
+  bool cancelled = false;
 };
 
 class ParameterSet {
@@ -147,8 +149,13 @@ float default_init_bound(int64_t fan_in);
 struct Conv {
   int weight = -1, bias = -1;
   ConvSpec spec;
+  bool bias_cancelled = false;
   void declare(ParameterSet& ps, const std::string& name, int in_ch, int out_ch, int k,
                ConvSpec s, bool with_bias = true);
+  // The output goes straight into an instance norm, whose mean subtraction cancels the bias
+  // exactly: the forward skips its add and the backward its gradient (which is exactly 0, and
+  // stays 0 in the gradient buffer).
+  void cancel_bias(ParameterSet& ps);
   Var operator()(Tape& tape, ParameterSet& ps, const Var& x) const;
 };
 

@@ -83,6 +83,8 @@ struct DiscProbe {
     conv[4].declare(dummy, "model.9", f[2], f[3], 3, s1);
     conv[5].declare(dummy, "model.12", f[3], f[3], 3, s1);
     conv[6].declare(dummy, "model.15", f[3], o.out_channels, 3, s1);
+    if (o.skip_cancelled_biases)  // as SeedDiscriminator's constructor
+      for (int k : {2, 4, 5}) conv[k].cancel_bias(dummy);
     norm.eps = o.eps;
     slope = o.slope;
   }

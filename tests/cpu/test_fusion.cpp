@@ -1,0 +1,10 @@
+// Fusions against the unfused path, on the CPU (tests/common/fusion_test_util.hpp).
+#include "common/fusion_test_util.hpp"
+
+using namespace cgan;
+
+TEST_CASE("cancelled biases: skipped and gradient-free, bit for bit the unfused network with them at 0", "[cpu]") {
+  Context ctx;
+  SECTION("fp32") { test::check_networks_cancelled_bias_fusion(ctx, false); }
+  SECTION("bf16") { test::check_networks_cancelled_bias_fusion(ctx, true); }
+}
