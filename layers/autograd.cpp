@@ -236,7 +236,9 @@ Var Conv::operator()(Tape& tape, ParameterSet& ps, const Var& x) const {
   Var out = make_output(conv_output_shape(x->value.shape(), ps[weight].shape, spec), ctx, need,
                         x->value);
   const Parameter& w = ps[weight];
-  const Parameter* b = bias >= 0 && !bias_cancelled ? &ps[bias] : nullptr;
+  // b: the bias this convolution adds; b_grad: the bias whose gradient it computes.
+  const Parameter* b_grad = bias >= 0 && !bias_cancelled ? &ps[bias] : nullptr;
+  const Parameter* b = bias_in_epilogue ? nullptr : b_grad;
   const bool b16 = x->value.dtype() == DType::BF16;
   CGAN_CHECK(!b16 || w.value_bf16.defined(),
              "conv '" << w.name << "': a BF16 input needs the parameters' bf16 copy "
@@ -245,7 +247,7 @@ Var Conv::operator()(Tape& tape, ParameterSet& ps, const Var& x) const {
                ctx);
   if (!need) return out;
   Var o = out;
-  tape.record([&tape, &ps, o, x, want_params, w_i = weight, b_i = b ? bias : -1, spec_ = spec] {
+  tape.record([&tape, &ps, o, x, want_params, w_i = weight, b_i = b_grad ? bias : -1, spec_ = spec] {
     if (!o->grad.defined()) return;
     Context& c = tape.ctx();
     Parameter& wp = ps[w_i];
@@ -416,6 +418,24 @@ Var channel_affine3(Tape& tape, const Var& x, const float mul[3], const float ad
     if (!o->grad.defined()) return;
     tape.accumulate(*x, [&](Tensor& d) {
       ops::channel_affine3_backward(d, o->grad, m.data(), flip, tape.ctx());
+    });
+  });
+  return out;
+}
+
+Var bias_act_pad(Tape& tape, const Var& x, const Tensor* bias, float slope, int pad) {
+  Context& ctx = tape.ctx();
+  const Shape& s = x->value.shape();
+  CGAN_CHECK(s.size() == 4, "bias_act_pad: expected [N,C,H,W], got " << shape_str(s));
+  const bool need = tape.grad_enabled() && x->requires_grad;
+  Var out = make_output({s[0], s[1], s[2] + 2 * pad, s[3] + 2 * pad}, ctx, need, x->value);
+  ops::bias_act_pad_forward(out->value, x->value, bias, slope, pad, ctx);
+  if (!need) return out;
+  Var o = out;
+  tape.record([&tape, o, x, slope, pad] {
+    if (!o->grad.defined()) return;
+    tape.accumulate(*x, [&](Tensor& d) {
+      ops::bias_act_pad_backward(d, o->grad, o->value, slope, pad, tape.ctx());
     });
   });
   return out;

@@ -282,12 +282,32 @@ SeedDiscriminator::SeedDiscriminator(Context& ctx, const Options& o) : Module(ct
   conv_[6].declare(ps, "model.15", f[3], o.out_channels, 3, s1);
   if (o.skip_cancelled_biases)  // the convolutions forward() feeds into a norm
     for (int i : {2, 4, 5}) conv_[i].cancel_bias(ps);
+  if (o.fuse_epilogues)  // the convolutions forward() follows with a LeakyReLU
+    for (int i : {0, 1, 3}) conv_[i].bias_in_epilogue = true;
   ps.allocate(ctx, o.seed);
 }
 
 Var SeedDiscriminator::forward(Tape& t, const Var& x) {
   auto& ps = params_;
   const float a = opt_.slope;
+  if (opt_.fuse_epilogues) {
+    // Every convolution reads a reflection-padded map; the one before it writes it padded:
+    // a fused epilogue (bias + LeakyReLU + pad) or the norm, then a pad.
+    auto epilogue = [&](int i, const Var& y) {
+      const Tensor* b = conv_[i].bias >= 0 ? &ps[conv_[i].bias].value : nullptr;
+      return nn::bias_act_pad(t, y, b, a, 1);
+    };
+    auto norm_pad = [&](const Var& y) {
+      return nn::reflection_pad(t, in_(t, ps, y, Act::LeakyReLU, a), 1);
+    };
+    Var h = conv_[0](t, ps, nn::reflection_pad(t, x, 1));
+    h = conv_[1](t, ps, epilogue(0, h));
+    h = conv_[2](t, ps, epilogue(1, h));
+    h = conv_[3](t, ps, norm_pad(h));
+    h = conv_[4](t, ps, epilogue(3, h));
+    h = conv_[5](t, ps, norm_pad(h));
+    return conv_[6](t, ps, norm_pad(h));
+  }
   auto conv = [&](int i, const Var& v) { return conv_[i](t, ps, nn::reflection_pad(t, v, 1)); };
   Var h = nn::leaky_relu(t, conv(0, x), a);
   h = nn::leaky_relu(t, conv(1, h), a);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cgan/graph.hpp"
 #include "cgan/preprocess.hpp"
 #include "cgan/resize.hpp"
 #include "cgan/safetensors.hpp"
@@ -146,12 +147,52 @@ std::vector<Image> Cartoonizer::run(const std::vector<Image>& images) {
   return run_whole(images);
 }
 
+// One batch shape's recorded forward pass: it reads `in` and writes `out`, both fixed.
+struct Cartoonizer::ForwardGraph {
+  Shape shape;
+  std::unique_ptr<CudaGraph> graph;
+  Tensor in;   // where each batch is copied before a replay
+  Tensor out;  // allocated by the recorded pass from the graph's pool, held here
+  bool warmed = false;
+};
+
+Cartoonizer::~Cartoonizer() = default;
+
+Tensor Cartoonizer::forward(const Tensor& x) {
+  auto eager = [&](const Tensor& in) { return bf16_ ? bf16_->run(in) : gen_->infer(in); };
+  if (!opt_.cuda_graphs || !ctx_->is_cuda()) return eager(x);
+  if (!graph_ || graph_->shape != x.shape()) {
+    if (graph_) graph_replays_done_ += graph_->graph->replays();
+    graph_ = std::make_unique<ForwardGraph>();
+    graph_->shape = x.shape();
+    graph_->graph = std::make_unique<CudaGraph>(*ctx_);
+    graph_->in = Tensor::empty(x.shape(), *ctx_);
+  }
+  ForwardGraph& g = *graph_;
+  g.in.copy_from(x, *ctx_);
+  if (!g.graph->ready()) {
+    if (!g.warmed) {
+      Tensor y;
+      g.graph->warm_up([&] { y = eager(g.in); });  // sizes the pool, picks the algorithms
+      g.warmed = true;
+      return y;
+    }
+    g.graph->record([&] { g.out = eager(g.in); });
+  }
+  g.graph->replay();
+  return g.out;
+}
+
+int64_t Cartoonizer::graph_replays() const {
+  return graph_replays_done_ + (graph_ ? graph_->graph->replays() : 0);
+}
+
 std::vector<Image> Cartoonizer::run_whole(const std::vector<Image>& images) {
   // Bytes cross the bus and the [-1,1] conversion runs on the device (4x less traffic than
   // float tensors converted on the host); same arithmetic as images_to_tensor /
   // tensor_to_images, so the same pixels.
   const Tensor x = preprocess_images(images, order_, *ctx_);
-  return postprocess_images(bf16_ ? bf16_->run(x) : gen_->infer(x), order_, *ctx_);
+  return postprocess_images(forward(x), order_, *ctx_);
 }
 
 }  // namespace cgan

@@ -244,6 +244,7 @@ VideoDone cartoonize_video(Cartoonizer& c, const std::string& in, const std::str
 int main(int argc, char** argv) {
   CLI::App app{"Cartoonize photos and videos with a CartoonGAN generator", "cgan_cartoonize"};
   std::string weights, style, output, arch, device = "auto", precision = "auto", codec;
+  bool cuda_graphs = false;
   std::vector<std::string> inputs;
   int max_side = -1, batch = 4, tile = 0;
   int64_t max_frames = 0, max_memory_mib = 0;
@@ -300,6 +301,9 @@ int main(int argc, char** argv) {
           },
           "FOURCC"));
   app.add_flag("--no-progress", no_progress, "no progress line (it shows only on a terminal)");
+  app.add_flag("--cuda-graphs", cuda_graphs,
+               "CUDA: record the forward pass per image size once and replay it (video frames, "
+               "same-size photos); not yet run on a GPU: off by default");
   auto* o_bgr = app.add_flag("--bgr", bgr,
                              "the weights expect BGR input (default: the file's __metadata__, "
                              "else BGR for official, RGB for seed)");
@@ -358,6 +362,7 @@ int main(int argc, char** argv) {
     if (bgr) opt.order = ChannelOrder::BGR;
     if (rgb) opt.order = ChannelOrder::RGB;
     opt.tile = tile;
+    opt.cuda_graphs = cuda_graphs;
     opt.max_memory = static_cast<uint64_t>(max_memory_mib) << 20;
     Progress progress(!no_progress);
     opt.tile_progress = [&progress](int64_t d, int64_t t) {

@@ -37,6 +37,11 @@ struct CartoonizeOptions {
   Precision precision = Precision::Auto;
   // Tiled runs: called after every tile with (tiles done, tiles in all) of that image.
   std::function<void(int64_t, int64_t)> tile_progress;
+  // CUDA, whole images: the generator's forward pass for one batch shape recorded once into
+  // a CUDA graph and replayed for every later batch of that shape (video frames, folders of
+  // same-size photos): the first run of a shape is eager, the second records. Same pixels
+  // as without. Off by default until it has run on a GPU (the emulator checks it).
+  bool cuda_graphs = false;
 };
 
 class Cartoonizer {
@@ -68,9 +73,17 @@ class Cartoonizer {
   GeneratorArch arch() const { return arch_; }
   // Built for inference (make_generator(..., inference_only=true)): no gradient buffers, frozen.
   Generator& generator() { return *gen_; }
+  // Forward passes replayed from a CUDA graph so far (CartoonizeOptions::cuda_graphs).
+  int64_t graph_replays() const;
+
+  ~Cartoonizer();
+  Cartoonizer(const Cartoonizer&) = delete;
+  Cartoonizer& operator=(const Cartoonizer&) = delete;
 
  private:
+  struct ForwardGraph;
   std::vector<Image> run_whole(const std::vector<Image>& images);
+  Tensor forward(const Tensor& x);
   CartoonizeOptions opt_;
   GeneratorArch arch_ = GeneratorArch::Official;
   ChannelOrder order_ = ChannelOrder::BGR;
@@ -78,6 +91,8 @@ class Cartoonizer {
   std::unique_ptr<Generator> gen_;
   Precision precision_ = Precision::FP32;      // resolved
   std::unique_ptr<Bf16GeneratorRunner> bf16_;  // Precision::BF16: the bf16 forward
+  std::unique_ptr<ForwardGraph> graph_;        // cuda_graphs: the last batch shape's
+  int64_t graph_replays_done_ = 0;             // over all shapes
 };
 
 }  // namespace cgan

@@ -153,6 +153,9 @@ class SeedDiscriminator final : public Module {
     float slope = 0.2f;
     uint64_t seed = 0;
     bool skip_cancelled_biases = true;  // as OfficialGenerator::Options
+    // Each convolution followed by a LeakyReLU gets its bias, the activation and the next
+    // convolution's reflection padding in one pass (nn::bias_act_pad), forward and backward.
+    bool fuse_epilogues = true;
   };
   explicit SeedDiscriminator(Context& ctx) : SeedDiscriminator(ctx, Options{}) {}
   SeedDiscriminator(Context& ctx, const Options& o);

@@ -150,6 +150,9 @@ struct Conv {
   int weight = -1, bias = -1;
   ConvSpec spec;
   bool bias_cancelled = false;
+  // The bias is added by the op that follows (nn::bias_act_pad), fused with its activation:
+  // the forward skips it here; its gradient is still computed here, from the output's.
+  bool bias_in_epilogue = false;
   void declare(ParameterSet& ps, const std::string& name, int in_ch, int out_ch, int k,
                ConvSpec s, bool with_bias = true);
   // The output goes straight into an instance norm, whose mean subtraction cancels the bias
@@ -177,6 +180,11 @@ Var leaky_relu(Tape& tape, const Var& x, float slope);
 Var tanh(Tape& tape, const Var& x);
 Var maxpool2x2(Tape& tape, const Var& x);
 Var channel_affine3(Tape& tape, const Var& x, const float mul[3], const float add[3], bool flip);
+// ReflectionPad2d(pad)(act(x + bias)), act(z) = z > 0 ? z : slope * z, in one pass forward and
+// one backward (ops::bias_act_pad_*): the epilogue of a convolution whose bias it adds
+// (Conv::bias_in_epilogue; bias may be null) when the next convolution pads its input. The
+// gradient reaches x only; the bias's comes from x's gradient in the convolution's backward.
+Var bias_act_pad(Tape& tape, const Var& x, const Tensor* bias, float slope, int pad);
 // Layout changes at the bf16 path's boundaries (with their gradients): an F32 NCHW map to an
 // NHWC map of `dtype` (F32 or BF16), and an NHWC map back to F32 NCHW.
 Var to_nhwc(Tape& tape, const Var& x, DType dtype = DType::BF16);

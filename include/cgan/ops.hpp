@@ -116,4 +116,13 @@ void reflection_pad_nhwc(Tensor& out, const Tensor& in, int pad, Context& ctx);
 // Its gradient: d_in [N,C,H,W] (overwritten) from d_out [N,C,H+2p,W+2p], same storage.
 void reflection_pad_nhwc_backward(Tensor& d_in, const Tensor& d_out, int pad, Context& ctx);
 
+// A convolution's epilogue in one pass (kernels/act_pad.hpp): out [N,C,H+2p,W+2p] =
+// ReflectionPad2d(p)(act(in + bias)), act(z) = z > 0 ? z : slope * z (slope 0: ReLU). in: F32
+// NCHW, F32 NHWC or BF16 NHWC; out the same storage; bias F32 [C] or null.
+void bias_act_pad_forward(Tensor& out, const Tensor& in, const Tensor* bias, float slope, int pad,
+                          Context& ctx);
+// Its gradient with respect to in (overwritten), from d_out and the forward's out.
+void bias_act_pad_backward(Tensor& d_in, const Tensor& d_out, const Tensor& out, float slope,
+                           int pad, Context& ctx);
+
 }  // namespace cgan::ops

@@ -8,3 +8,8 @@ TEST_CASE("cancelled biases: skipped and gradient-free, bit for bit the unfused 
   SECTION("fp32") { test::check_networks_cancelled_bias_fusion(ctx, false); }
   SECTION("bf16") { test::check_networks_cancelled_bias_fusion(ctx, true); }
 }
+
+TEST_CASE("discriminator epilogues (bias + LeakyReLU + pad in one op) are the unfused ops bit for bit", "[cpu]") {
+  Context ctx;
+  test::check_discriminator_epilogue_fusion(ctx);
+}

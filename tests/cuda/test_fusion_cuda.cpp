@@ -18,3 +18,10 @@ TEST_CASE("cancelled biases on the GPU: skipped and gradient-free, bit for bit t
     test::check_networks_cancelled_bias_fusion(ctx, true);
   }
 }
+
+TEST_CASE("discriminator epilogues on the GPU are the unfused ops bit for bit", "[cuda]") {
+  CGAN_REQUIRE_CUDA();
+  Context ctx(Device::cuda(0));
+  ctx.deterministic = true;
+  test::check_discriminator_epilogue_fusion(ctx);
+}
