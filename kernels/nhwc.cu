@@ -70,12 +70,13 @@ __global__ void pad_nhwc_kernel(U* out, const U* in, int H, int W, int64_t units
     out[i] = in[((n * H + h) * W + w) * units + u];
   }
 }
-// The output positions (along one axis) that read input coordinate h of a reflection pad p:
-// o = i + p for i in {h, -h, 2(n-1) - h} where reflect(i) == h; returns how many (1..3).
+// The output positions (along one axis) that read input coordinate h of a reflection pad p,
+// ascending: o = i + p for i in {-h, h, 2(n-1) - h} where reflect(i) == h; returns how many
+// (1..3). Ascending, so the sums run in the CPU reference's (scatter) order: bit for bit.
 __device__ __forceinline__ int reflect_sources(int h, int n, int p, int (&o)[3]) {
   int k = 0;
-  o[k++] = h + p;
   if (h > 0 && h <= p) o[k++] = p - h;
+  o[k++] = h + p;
   const int i = 2 * (n - 1) - h;
   if (i >= n && i <= n - 1 + p) o[k++] = i + p;
   return k;

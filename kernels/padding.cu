@@ -33,12 +33,13 @@ __global__ void reflect_fwd_kernel(float* __restrict__ out, const float* __restr
   }
 }
 
-// The output rows that read input row h: the direct one, the mirror in the top border
-// (h in 1..top) and the mirror in the bottom border (h in H-1-bottom .. H-2).
+// The output rows that read input row h, ascending: the mirror in the top border (h in
+// 1..top), the direct one and the mirror in the bottom border (h in H-1-bottom .. H-2).
+// Ascending, so the sums run in the CPU reference's (row-major scatter) order: bit for bit.
 __device__ __forceinline__ int sources(int h, int H, int top, int bottom, int (&src)[3]) {
   int k = 0;
-  src[k++] = h + top;
   if (h >= 1 && h <= top) src[k++] = top - h;
+  src[k++] = h + top;
   if (h <= H - 2 && h >= H - 1 - bottom) src[k++] = top + 2 * (H - 1) - h;
   return k;
 }
