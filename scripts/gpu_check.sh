@@ -347,4 +347,7 @@ for b in "${benches[@]}"; do run_bench "$(basename "$b")" "$BENCH_CAP" "$b"; don
   run_bench "bench_cartoonize --sizes (cuda, largest ${SIZES_LARGEST})" "$SIZES_CAP" \
     "$BUILD/bench/bench_cartoonize" --sizes --devices cuda --largest "$SIZES_LARGEST"
 for py in bench/pytorch_*.py; do run_bench "PyTorch $(basename "$py")" "$BENCH_CAP" python3 "$py"; done
+# The official generator's training step beside bench_train_step's official rows (issue 25).
+run_bench "PyTorch pytorch_train_step.py --arch official" "$BENCH_CAP" \
+  python3 bench/pytorch_train_step.py --arch official
 ((NFAIL == 0))

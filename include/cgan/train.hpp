@@ -137,7 +137,7 @@ class Trainer {
   // synchronization); appends its losses.csv row.
   StepLosses step();
   // The same without reading the losses back: the step is queued on the device and the host
-  // goes on (at most one step ahead: the next batch upload waits for this one's). Its losses
+  // goes on (up to two steps ahead: batches go up through two pinned buffers in turn). Its losses
   // reach history() and losses.csv at the next read_losses() or step(). For throughput.
   void queue_step();
   void read_losses();

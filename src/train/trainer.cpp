@@ -204,20 +204,24 @@ double parse_loss(const std::string& s) {
   }
 }
 
-// Host-to-device staging for the training batches: one pinned buffer, reused every step, and
+// Host-to-device staging for the training batches: two pinned buffers used in turn, each with
 // the event of the last copy out of it. A pageable upload blocks the host until the copy is
-// done (a stream synchronization per tensor); from pinned memory the copy is asynchronous.
+// done (a stream synchronization per tensor); from pinned memory the copy is asynchronous,
+// and with two buffers the host may prepare the next step's batch while the device still
+// copies (or has not yet reached) the previous one: it runs up to two steps ahead.
 class PinnedStaging {
  public:
   PinnedStaging() = default;
   PinnedStaging(const PinnedStaging&) = delete;
   PinnedStaging& operator=(const PinnedStaging&) = delete;
   ~PinnedStaging() {
-    if (done_) {
-      cudaEventSynchronize(done_);  // a copy may still read the buffer
-      cudaEventDestroy(done_);
+    for (Slot& s : slots_) {
+      if (s.done) {
+        cudaEventSynchronize(s.done);  // a copy may still read the buffer
+        cudaEventDestroy(s.done);
+      }
+      if (s.host) cudaFreeHost(s.host);
     }
-    if (host_) cudaFreeHost(host_);
   }
 
   // `host` (F32 CPU tensors) on ctx's device, as views of one block filled by one async copy.
@@ -249,18 +253,20 @@ class PinnedStaging {
                  "batch upload: expected F32 host tensors, got " << t->str());
       total += t->nbytes();
     }
-    if (!done_) CGAN_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
-    CGAN_CUDA_CHECK(cudaEventSynchronize(done_));  // the previous copy has read the buffer
-    if (total > bytes_) {
-      if (host_) CGAN_CUDA_CHECK(cudaFreeHost(host_));
-      host_ = nullptr;
-      bytes_ = 0;
-      CGAN_CUDA_CHECK(cudaHostAlloc(&host_, total, cudaHostAllocDefault));
-      bytes_ = total;
+    Slot& slot = slots_[next_];
+    next_ = 1 - next_;
+    if (!slot.done) CGAN_CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+    CGAN_CUDA_CHECK(cudaEventSynchronize(slot.done));  // its last copy has read the buffer
+    if (total > slot.bytes) {
+      if (slot.host) CGAN_CUDA_CHECK(cudaFreeHost(slot.host));
+      slot.host = nullptr;
+      slot.bytes = 0;
+      CGAN_CUDA_CHECK(cudaHostAlloc(&slot.host, total, cudaHostAllocDefault));
+      slot.bytes = total;
     }
     size_t off = 0;
     for (const Tensor* t : host) {
-      if (t->nbytes()) std::memcpy(static_cast<char*>(host_) + off, t->raw(), t->nbytes());
+      if (t->nbytes()) std::memcpy(static_cast<char*>(slot.host) + off, t->raw(), t->nbytes());
       off += t->nbytes();
     }
     void* to = nullptr;
@@ -273,10 +279,10 @@ class PinnedStaging {
     }
     {
       ProfileScope prof(ctx, "copy.h2d");
-      CGAN_CUDA_CHECK(cudaMemcpyAsync(to, host_, total, cudaMemcpyHostToDevice,
+      CGAN_CUDA_CHECK(cudaMemcpyAsync(to, slot.host, total, cudaMemcpyHostToDevice,
                                       static_cast<cudaStream_t>(ctx.stream())));
     }
-    CGAN_CUDA_CHECK(cudaEventRecord(done_, static_cast<cudaStream_t>(ctx.stream())));
+    CGAN_CUDA_CHECK(cudaEventRecord(slot.done, static_cast<cudaStream_t>(ctx.stream())));
     if (dst) return *dst;
     std::vector<Tensor> out;
     int64_t at = 0;
@@ -287,9 +293,13 @@ class PinnedStaging {
     return out;
   }
 
-  void* host_ = nullptr;
-  size_t bytes_ = 0;
-  cudaEvent_t done_ = nullptr;
+  struct Slot {
+    void* host = nullptr;
+    size_t bytes = 0;
+    cudaEvent_t done = nullptr;
+  };
+  Slot slots_[2];
+  int next_ = 0;
 };
 
 // One phase's CUDA graph and the fixed-address tensors it reads and writes.
