@@ -1,3 +1,4 @@
+#include "kernels/act_pad_index.hpp"
 #include "kernels/instance_norm.hpp"
 #include "kernels/kernel_util.cuh"
 #include "kernels/storage.cuh"
@@ -102,6 +103,7 @@ struct FwdArgs {
   float eps;
   NormAct act;
   float slope;
+  int W, pad;  // pad > 0: out is reflection-padded by pad (rows of W)
 };
 
 // y = act((x - mean) * a + shift + residual) over [begin, end) of plane p.
@@ -113,6 +115,22 @@ __device__ void chunk_apply_fwd(const FwdArgs& A, int64_t p, int64_t begin, int6
   const float b = A.shift ? A.shift[c] : 0.f;
   const float* x = A.in + p * A.hw;
   const float* r = A.residual ? A.residual + p * A.hw : nullptr;
+  if (A.pad > 0) {
+    // Each value to its position in the padded map and to the mirror positions that read it.
+    const int W = A.W, H = int(A.hw / W), OW = W + 2 * A.pad;
+    float* y = A.out + p * int64_t(H + 2 * A.pad) * OW;
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+      float z = (x[i] - mean) * a + b;
+      if (r) z += r[i];
+      const float v = act_fwd(z, A.act, A.slope);
+      int rows[3], cols[3];
+      const int nr = cgan::detail::pad_sources(int(i / W), H, A.pad, rows);
+      const int nc = cgan::detail::pad_sources(int(i % W), W, A.pad, cols);
+      for (int u = 0; u < nr; ++u)
+        for (int k = 0; k < nc; ++k) y[int64_t(rows[u]) * OW + cols[k]] = v;
+    }
+    return;
+  }
   float* y = A.out + p * A.hw;
   if (kVec) {
     for (int64_t i = begin + 4 * int64_t(threadIdx.x); i < end; i += 4 * int64_t(blockDim.x)) {
@@ -417,10 +435,13 @@ size_t instance_norm_workspace_bytes(int64_t N, int64_t C, int64_t HW) {
 void instance_norm_forward(float* out, float* mean, float* rstd, const float* in,
                            const float* scale, const float* shift, const float* residual,
                            int64_t N, int64_t C, int64_t HW, float eps, NormAct act,
-                           float slope, void* workspace, Stream stream) {
+                           float slope, void* workspace, Stream stream, int W, int pad) {
   const int64_t planes = N * C;
   if (planes <= 0 || HW <= 0) return;
-  const FwdArgs A{out, mean, rstd, in, scale, shift, residual, C, HW, eps, act, slope};
+  CGAN_CHECK(pad == 0 || (W > pad && HW % W == 0 && HW / W > pad),
+             "instance_norm_forward: reflection pad " << pad << " of a map of " << HW
+                                                      << " elements in rows of " << W);
+  const FwdArgs A{out, mean, rstd, in, scale, shift, residual, C, HW, eps, act, slope, W, pad};
   const bool vec = HW % 4 == 0 && detail::aligned16(out) && detail::aligned16(in) &&
                    (!residual || detail::aligned16(residual));
   const Split s = choose_split(planes, HW);

@@ -18,10 +18,13 @@ size_t instance_norm_workspace_bytes(int64_t N, int64_t C, int64_t HW);
 // in[N,C,HW]; scale[C], shift[C] or null (null scale = 1, null shift = 0);
 // residual[N,C,HW] or null. workspace: instance_norm_workspace_bytes(N, C, HW) bytes.
 // out must not alias in or residual.
+// pad > 0: out is the map ReflectionPad2d(pad)-ed, [N,C,H+2p,W+2p] with H = HW / W (the next
+// convolution's input written directly: each value also goes to its mirror positions).
 void instance_norm_forward(float* out, float* mean, float* rstd, const float* in,
                            const float* scale, const float* shift, const float* residual,
                            int64_t N, int64_t C, int64_t HW, float eps, NormAct act,
-                           float slope, void* workspace, Stream stream);
+                           float slope, void* workspace, Stream stream, int W = 0,
+                           int pad = 0);
 
 // d_in[N,C,HW] overwritten; d_scale[C], d_shift[C] accumulated (+=), either may be null.
 // d_out[N,C,HW], in[N,C,HW], mean[N*C], rstd[N*C] from the forward; scale[C] or null;
@@ -66,7 +69,7 @@ inline float norm_act_grad(float g, float y, kernels::NormAct act, float slope) 
 void instance_norm_forward(float* out, float* mean, float* rstd, const float* in,
                            const float* scale, const float* shift, const float* residual,
                            int64_t N, int64_t C, int64_t HW, float eps,
-                           kernels::NormAct act, float slope);
+                           kernels::NormAct act, float slope, int W = 0, int pad = 0);
 void instance_norm_backward(float* d_in, float* d_scale, float* d_shift, const float* d_out,
                             const float* in, const float* mean, const float* rstd,
                             const float* scale, const float* out, int64_t N, int64_t C,

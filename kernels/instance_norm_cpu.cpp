@@ -2,6 +2,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/act_pad_index.hpp"
 #include "kernels/cpu_parallel.hpp"
 #include "kernels/instance_norm.hpp"
 
@@ -72,7 +73,9 @@ void plane_sums_g(double& sum_g, double& sum_gx, const float* g, const float* x,
 void instance_norm_forward(float* out, float* mean, float* rstd, const float* in,
                            const float* scale, const float* shift, const float* residual,
                            int64_t N, int64_t C, int64_t HW, float eps, NormAct act,
-                           float slope) {
+                           float slope, int W, int pad) {
+  const int H = pad > 0 ? int(HW / W) : 0, OW = W + 2 * pad;
+  const int64_t out_plane = pad > 0 ? int64_t(H + 2 * pad) * OW : HW;
   // Channels are split over the cores; each plane is computed exactly as in a serial loop.
   cpu::parallel_for(C, N * HW * 16, [&](int64_t c0, int64_t c1) {
     for (int64_t n = 0; n < N; ++n) {
@@ -87,8 +90,21 @@ void instance_norm_forward(float* out, float* mean, float* rstd, const float* in
         rstd[p] = r;
         const float g = scale ? scale[c] : 1.f;
         const float b = shift ? shift[c] : 0.f;
-        float* y = out + p * HW;
+        float* y = out + p * out_plane;
         const float* res = residual ? residual + p * HW : nullptr;
+        if (pad > 0) {  // each value also to the mirror positions that read it
+          for (int64_t i = 0; i < HW; ++i) {
+            float z = (x[i] - m) * r * g + b;
+            if (res) z += res[i];
+            const float v = norm_activate(z, act, slope);
+            int rows[3], cols[3];
+            const int nr = cgan::detail::pad_sources(int(i / W), H, pad, rows);
+            const int nc = cgan::detail::pad_sources(int(i % W), W, pad, cols);
+            for (int u = 0; u < nr; ++u)
+              for (int k = 0; k < nc; ++k) y[int64_t(rows[u]) * OW + cols[k]] = v;
+          }
+          continue;
+        }
         for (int64_t i = 0; i < HW; ++i) {
           float z = (x[i] - m) * r * g + b;
           if (res) z += res[i];

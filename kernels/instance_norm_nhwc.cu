@@ -2,6 +2,7 @@
 
 #include <initializer_list>
 
+#include "kernels/act_pad_index.hpp"
 #include "kernels/instance_norm_nhwc.hpp"
 #include "kernels/kernel_util.cuh"
 #include "kernels/storage.cuh"
@@ -233,6 +234,7 @@ struct FwdArgs {
   NormAct act;
   float slope;
   int lanes;
+  int W, pad;  // pad > 0: out is reflection-padded by pad (rows of W pixels)
 };
 
 template <typename D, int V>
@@ -271,6 +273,8 @@ __global__ void nhwc_fwd_apply(D* out, const D* in, const D* residual, FwdArgs A
   }
   const int64_t r0 = s * A.chunk, r1 = min(A.HW, r0 + A.chunk);
   const int64_t base = n * A.HW * A.C + k.c0;
+  const int H = A.pad > 0 ? int(A.HW / A.W) : 0, OW = A.W + 2 * A.pad;
+  D* out_n = out + n * int64_t(H + 2 * A.pad) * OW * A.C + k.c0;  // padded output's image n
   for (int64_t r = r0 + k.row; r < r1; r += rows) {
     const int64_t off = base + r * A.C;
     float v[V];
@@ -279,7 +283,16 @@ __global__ void nhwc_fwd_apply(D* out, const D* in, const D* residual, FwdArgs A
     if (residual) load<D, V>(residual + off, res);
 #pragma unroll
     for (int i = 0; i < V; ++i) v[i] = act_fwd((v[i] - m[i]) * a[i] + b[i] + res[i], A.act, A.slope);
-    store<D, V>(out + off, v);
+    if (A.pad == 0) {
+      store<D, V>(out + off, v);
+      continue;
+    }
+    // The pixel to its padded position and to the mirror positions that read it.
+    int ph[3], pw[3];
+    const int nr = cgan::detail::pad_sources(int(r / A.W), H, A.pad, ph);
+    const int nc = cgan::detail::pad_sources(int(r % A.W), A.W, A.pad, pw);
+    for (int u = 0; u < nr; ++u)
+      for (int q = 0; q < nc; ++q) store<D, V>(out_n + (int64_t(ph[u]) * OW + pw[q]) * A.C, v);
   }
 }
 
@@ -432,7 +445,8 @@ void set_smem(K kernel, size_t bytes) {
 template <typename D, int V>
 void forward_impl(D* out, float* mean, float* rstd, const D* in, const float* scale,
                   const float* shift, const D* residual, int64_t N, int64_t HW, int64_t C,
-                  float eps, NormAct act, float slope, void* workspace, Stream stream) {
+                  float eps, NormAct act, float slope, void* workspace, Stream stream, int W,
+                  int pad) {
   const Plan p = make_plan(N, HW, C, V);
   const dim3 grid(p.splits, p.slabs, static_cast<unsigned>(N));
   float* part = static_cast<float*>(workspace);
@@ -441,7 +455,7 @@ void forward_impl(D* out, float* mean, float* rstd, const D* in, const float* sc
   set_smem<D, V>(nhwc_fwd_apply<D, V>, smem);
   nhwc_stats_partial<D, V><<<grid, kThreads, smem, stream>>>(part, in, HW, C, p.chunk, p.lanes);
   CGAN_CUDA_LAUNCH_CHECK();
-  FwdArgs A{mean, rstd, scale, shift, part, HW, C, p.chunk, eps, act, slope, p.lanes};
+  FwdArgs A{mean, rstd, scale, shift, part, HW, C, p.chunk, eps, act, slope, p.lanes, W, pad};
   nhwc_fwd_apply<D, V><<<grid, kThreads, smem, stream>>>(out, in, residual, A);
   CGAN_CUDA_LAUNCH_CHECK();
 }
@@ -485,8 +499,11 @@ template <typename T>
 void instance_norm_nhwc_forward(T* out, float* mean, float* rstd, const T* in,
                                 const float* scale, const float* shift, const T* residual,
                                 int64_t N, int64_t HW, int64_t C, float eps, NormAct act,
-                                float slope, void* workspace, Stream stream) {
+                                float slope, void* workspace, Stream stream, int W, int pad) {
   check_sizes(N, HW, C, "instance_norm_nhwc_forward");
+  CGAN_CHECK(pad == 0 || (W > pad && HW % W == 0 && HW / W > pad),
+             "instance_norm_nhwc_forward: reflection pad " << pad << " of a map of " << HW
+                                                           << " pixels in rows of " << W);
   using D = typename Store<T>::dev;
   static_assert(sizeof(D) == sizeof(T), "storage type size");
   auto* o = reinterpret_cast<D*>(out);
@@ -494,10 +511,10 @@ void instance_norm_nhwc_forward(T* out, float* mean, float* rstd, const T* in,
   auto* r = reinterpret_cast<const D*>(residual);
   if (vec_width(C, Store<T>::kVec, {out, in, residual}) > 1)
     forward_impl<D, Store<T>::kVec>(o, mean, rstd, x, scale, shift, r, N, HW, C, eps, act,
-                                    slope, workspace, stream);
+                                    slope, workspace, stream, W, pad);
   else
     forward_impl<D, 1>(o, mean, rstd, x, scale, shift, r, N, HW, C, eps, act, slope, workspace,
-                       stream);
+                       stream, W, pad);
 }
 
 template <typename T>
@@ -525,7 +542,8 @@ void instance_norm_nhwc_backward(T* d_in, float* d_scale, float* d_shift, const 
 #define CGAN_INSTANTIATE(T)                                                                  \
   template void instance_norm_nhwc_forward<T>(T*, float*, float*, const T*, const float*,    \
                                               const float*, const T*, int64_t, int64_t,      \
-                                              int64_t, float, NormAct, float, void*, Stream); \
+                                              int64_t, float, NormAct, float, void*, Stream, \
+                                              int, int);                                    \
   template void instance_norm_nhwc_backward<T>(T*, float*, float*, const T*, const T*,       \
                                                const float*, const float*, const float*,     \
                                                const T*, int64_t, int64_t, int64_t, NormAct, \

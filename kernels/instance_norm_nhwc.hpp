@@ -20,12 +20,14 @@ size_t instance_norm_nhwc_workspace_bytes(int64_t N, int64_t HW, int64_t C);
 // out[N,HW,C] = act(scale[c] * (in - mean) * rstd + shift[c] + residual), rounded to T.
 // mean[N*C], rstd[N*C] (index n*C + c) written, biased variance, rstd = 1/sqrt(var + eps).
 // scale/shift [C] or null (1 / 0); residual [N,HW,C] or null. out must not alias in/residual.
-// T: float or bf16.
+// T: float or bf16. pad > 0: out is the map ReflectionPad2d(pad)-ed, [N,H+2p,W+2p,C] with
+// H = HW / W (the next convolution's input written directly).
 template <typename T>
 void instance_norm_nhwc_forward(T* out, float* mean, float* rstd, const T* in,
                                 const float* scale, const float* shift, const T* residual,
                                 int64_t N, int64_t HW, int64_t C, float eps, NormAct act,
-                                float slope, void* workspace, Stream stream);
+                                float slope, void* workspace, Stream stream, int W = 0,
+                                int pad = 0);
 
 // d_in[N,HW,C] overwritten; d_scale[C], d_shift[C] accumulated (+=), either may be null.
 // out (the forward output, for the activation mask) is needed only when act != None.
@@ -45,7 +47,7 @@ template <typename T>
 void instance_norm_nhwc_forward(T* out, float* mean, float* rstd, const T* in,
                                 const float* scale, const float* shift, const T* residual,
                                 int64_t N, int64_t HW, int64_t C, float eps,
-                                kernels::NormAct act, float slope);
+                                kernels::NormAct act, float slope, int W = 0, int pad = 0);
 template <typename T>
 void instance_norm_nhwc_backward(T* d_in, float* d_scale, float* d_shift, const T* d_out,
                                  const T* in, const float* mean, const float* rstd,

@@ -1,6 +1,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/act_pad_index.hpp"
 #include "kernels/cpu_parallel.hpp"
 #include "kernels/instance_norm_nhwc.hpp"
 
@@ -12,7 +13,9 @@ using kernels::NormAct;
 template <typename T>
 void instance_norm_nhwc_forward(T* out, float* mean, float* rstd, const T* in, const float* scale,
                                 const float* shift, const T* residual, int64_t N, int64_t HW,
-                                int64_t C, float eps, NormAct act, float slope) {
+                                int64_t C, float eps, NormAct act, float slope, int W,
+                                int pad) {
+  const int H = pad > 0 ? int(HW / W) : 0, OW = W + 2 * pad;
   parallel_for(N, 8 * HW * C, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {
       const T* x = in + n * HW * C;
@@ -34,13 +37,25 @@ void instance_norm_nhwc_forward(T* out, float* mean, float* rstd, const T* in, c
         a[c] = scale ? scale[c] * rs : rs;
         b[c] = shift ? shift[c] : 0.f;
       }
-      for (int64_t r = 0; r < HW; ++r)
+      for (int64_t r = 0; r < HW; ++r) {
+        // pad > 0: the pixel to its padded position and the mirror positions that read it.
+        int ph[3] = {0, 0, 0}, pw[3] = {0, 0, 0};
+        const int nr = pad > 0 ? cgan::detail::pad_sources(int(r / W), H, pad, ph) : 1;
+        const int nc = pad > 0 ? cgan::detail::pad_sources(int(r % W), W, pad, pw) : 1;
         for (int64_t c = 0; c < C; ++c) {
           const int64_t i = n * HW * C + r * C + c;
           float z = (to_float(in[i]) - m[c]) * a[c] + b[c];
           if (residual) z += to_float(residual[i]);
-          out[i] = from_float<T>(norm_activate(z, act, slope));
+          const T v = from_float<T>(norm_activate(z, act, slope));
+          if (pad == 0) {
+            out[i] = v;
+            continue;
+          }
+          for (int u = 0; u < nr; ++u)
+            for (int q = 0; q < nc; ++q)
+              out[((n * (H + 2 * pad) + ph[u]) * OW + pw[q]) * C + c] = v;
         }
+      }
     }
   });
 }
@@ -90,10 +105,10 @@ void instance_norm_nhwc_backward(T* d_in, float* d_scale, float* d_shift, const 
 
 template void instance_norm_nhwc_forward<float>(float*, float*, float*, const float*, const float*,
                                                 const float*, const float*, int64_t, int64_t,
-                                                int64_t, float, NormAct, float);
+                                                int64_t, float, NormAct, float, int, int);
 template void instance_norm_nhwc_forward<bf16>(bf16*, float*, float*, const bf16*, const float*,
                                                const float*, const bf16*, int64_t, int64_t, int64_t,
-                                               float, NormAct, float);
+                                               float, NormAct, float, int, int);
 template void instance_norm_nhwc_backward<float>(float*, float*, float*, const float*, const float*,
                                                  const float*, const float*, const float*,
                                                  const float*, int64_t, int64_t, int64_t, NormAct,

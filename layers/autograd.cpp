@@ -268,7 +268,7 @@ void InstanceNorm::declare_affine(ParameterSet& ps, const std::string& scale_nam
 }
 
 Var InstanceNorm::operator()(Tape& tape, ParameterSet& ps, const Var& x, ops::Act act,
-                             float slope, const Var& residual) const {
+                             float slope, const Var& residual, int pad_out) const {
   Context& ctx = tape.ctx();
   const bool affine = scale >= 0;
   const bool want_params = affine && tape.grad_enabled() && tape.param_grads && !ps.frozen &&
@@ -277,25 +277,37 @@ Var InstanceNorm::operator()(Tape& tape, ParameterSet& ps, const Var& x, ops::Ac
                     (x->requires_grad || want_params || (residual && residual->requires_grad));
   const Shape& s = x->value.shape();
   CGAN_CHECK(s.size() == 4, "instance norm: expected [N,C,H,W], got " << shape_str(s));
-  Var out = make_output(s, ctx, need, x->value);
+  Var out = make_output({s[0], s[1], s[2] + 2 * pad_out, s[3] + 2 * pad_out}, ctx, need,
+                        x->value);
   Tensor mean = Tensor::empty({s[0] * s[1]}, ctx), rstd = Tensor::empty({s[0] * s[1]}, ctx);
   const Tensor* sc = affine ? &ps[scale].value : nullptr;
   const Tensor* sh = affine ? &ps[shift].value : nullptr;
   ops::instance_norm_forward(out->value, mean, rstd, x->value, sc, sh,
-                             residual ? &residual->value : nullptr, eps, act, slope, ctx);
+                             residual ? &residual->value : nullptr, eps, act, slope, ctx,
+                             pad_out);
   if (!need) return out;
   Var o = out;
   tape.record([&tape, &ps, o, x, residual, mean, rstd, act, slope, want_params, affine,
-               sc_i = scale, sh_i = shift] {
+               sc_i = scale, sh_i = shift, pad_out] {
     if (!o->grad.defined()) return;
     Context& c = tape.ctx();
     const Tensor* scv = affine ? &ps[sc_i].value : nullptr;
     Tensor* dsc = want_params ? &ps[sc_i].grad : nullptr;
     Tensor* dsh = want_params ? &ps[sh_i].grad : nullptr;
-    const Tensor* outp = act == ops::Act::None ? nullptr : &o->value;
+    // Padded output: its gradient folded back and through the activation in one pass
+    // (bias_act_pad_backward; slope 1 is the identity), then the norm's own backward.
+    Tensor dy;
+    if (pad_out > 0) {
+      dy = empty_like(x->value, c);
+      const float s_act = act == ops::Act::ReLU ? 0.f : act == ops::Act::LeakyReLU ? slope : 1.f;
+      ops::bias_act_pad_backward(dy, o->grad, o->value, s_act, pad_out, c);
+    }
+    const Tensor& g = pad_out > 0 ? dy : o->grad;
+    const ops::Act g_act = pad_out > 0 ? ops::Act::None : act;
+    const Tensor* outp = g_act == ops::Act::None ? nullptr : &o->value;
     auto run = [&](Tensor& d) {
-      ops::instance_norm_backward(d, dsc, dsh, o->grad, x->value, mean, rstd, scv, outp, act,
-                                  slope, c);
+      ops::instance_norm_backward(d, dsc, dsh, g, x->value, mean, rstd, scv, outp, g_act, slope,
+                                  c);
     };
     if (x->requires_grad) {
       tape.accumulate(*x, run);
@@ -305,8 +317,8 @@ Var InstanceNorm::operator()(Tape& tape, ParameterSet& ps, const Var& x, ops::Ac
     }
     if (residual && residual->requires_grad) {
       tape.accumulate(*residual, [&](Tensor& d) {
-        if (act == ops::Act::None)
-          d.copy_from(o->grad, c);
+        if (g_act == ops::Act::None)
+          d.copy_from(g, c);
         else if (act == ops::Act::ReLU)
           ops::relu_backward(d, o->grad, o->value, c);
         else

@@ -128,11 +128,17 @@ Var OfficialGenerator::forward(Tape& t, const Var& x) {
   h = conv03_1_(t, ps, h);
   h = conv03_2_(t, ps, h);
   h = in03_(t, ps, h, Act::ReLU);
+  // fuse_pads: a norm whose output only the next convolution reads writes it padded.
+  const bool fuse = opt_.fuse_pads;
   for (size_t r = 0; r < res_conv_.size(); ++r) {
-    Var y = nn::reflection_pad(t, h, 1);
+    Var y = nn::reflection_pad(t, h, 1);  // h is also the residual: padded apart
     y = res_conv_[r][0](t, ps, y);
-    y = res_in_[r][0](t, ps, y, Act::ReLU);
-    y = nn::reflection_pad(t, y, 1);
+    if (fuse) {
+      y = res_in_[r][0](t, ps, y, Act::ReLU, 0, nullptr, 1);
+    } else {
+      y = res_in_[r][0](t, ps, y, Act::ReLU);
+      y = nn::reflection_pad(t, y, 1);
+    }
     y = res_conv_[r][1](t, ps, y);
     h = res_in_[r][1](t, ps, y, Act::None, 0, h);
   }
@@ -141,8 +147,12 @@ Var OfficialGenerator::forward(Tape& t, const Var& x) {
   h = in12_(t, ps, h, Act::ReLU);
   h = deconv02_1_(t, ps, h);
   h = deconv02_2_(t, ps, h);
-  h = in13_(t, ps, h, Act::ReLU);
-  h = nn::reflection_pad(t, h, 3);
+  if (fuse) {
+    h = in13_(t, ps, h, Act::ReLU, 0, nullptr, 3);
+  } else {
+    h = in13_(t, ps, h, Act::ReLU);
+    h = nn::reflection_pad(t, h, 3);
+  }
   h = deconv03_1_(t, ps, h);
   return nn::tanh(t, h);
 }
@@ -291,15 +301,13 @@ Var SeedDiscriminator::forward(Tape& t, const Var& x) {
   auto& ps = params_;
   const float a = opt_.slope;
   if (opt_.fuse_epilogues) {
-    // Every convolution reads a reflection-padded map; the one before it writes it padded:
-    // a fused epilogue (bias + LeakyReLU + pad) or the norm, then a pad.
+    // Every convolution reads a reflection-padded map; the op before it writes it padded:
+    // a fused epilogue (bias + LeakyReLU + pad) or the norm (+ LeakyReLU + pad).
     auto epilogue = [&](int i, const Var& y) {
       const Tensor* b = conv_[i].bias >= 0 ? &ps[conv_[i].bias].value : nullptr;
       return nn::bias_act_pad(t, y, b, a, 1);
     };
-    auto norm_pad = [&](const Var& y) {
-      return nn::reflection_pad(t, in_(t, ps, y, Act::LeakyReLU, a), 1);
-    };
+    auto norm_pad = [&](const Var& y) { return in_(t, ps, y, Act::LeakyReLU, a, nullptr, 1); };
     Var h = conv_[0](t, ps, nn::reflection_pad(t, x, 1));
     h = conv_[1](t, ps, epilogue(0, h));
     h = conv_[2](t, ps, epilogue(1, h));

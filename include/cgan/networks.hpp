@@ -97,6 +97,10 @@ class OfficialGenerator final : public Generator {
     // Inference only, weights to be loaded: no random init, no gradient buffers
     // (ParameterSet::allocate_for_inference).
     bool inference_only = false;
+    // A norm whose output only the next convolution reads (after a reflection pad) writes
+    // it padded, in the same pass (nn::InstanceNorm's pad_out): no separate pad forward or
+    // backward.
+    bool fuse_pads = true;
     // Skip the biases of convolutions whose output goes straight into an instance norm: the
     // norm's mean subtraction cancels them exactly, so neither their add nor their gradient
     // (exactly 0) is computed. They stay in the weights (loaded, saved, unchanged by training).
@@ -154,7 +158,8 @@ class SeedDiscriminator final : public Module {
     uint64_t seed = 0;
     bool skip_cancelled_biases = true;  // as OfficialGenerator::Options
     // Each convolution followed by a LeakyReLU gets its bias, the activation and the next
-    // convolution's reflection padding in one pass (nn::bias_act_pad), forward and backward.
+    // convolution's reflection padding in one pass (nn::bias_act_pad), forward and backward;
+    // each norm writes its output padded for the next convolution.
     bool fuse_epilogues = true;
   };
   explicit SeedDiscriminator(Context& ctx) : SeedDiscriminator(ctx, Options{}) {}

@@ -163,14 +163,16 @@ struct Conv {
 };
 
 // InstanceNorm2d, optionally affine (`<scale_name>`, `<shift_name>`), fused with an
-// activation and an optional residual (added before the activation).
+// activation and an optional residual (added before the activation). pad_out > 0: the output
+// is also ReflectionPad2d(pad_out)-ed in the same pass (when the next convolution pads its
+// input and nothing else reads the unpadded map).
 struct InstanceNorm {
   int scale = -1, shift = -1;
   float eps = 1e-5f;
   void declare_affine(ParameterSet& ps, const std::string& scale_name,
                       const std::string& shift_name, int channels);
   Var operator()(Tape& tape, ParameterSet& ps, const Var& x, ops::Act act = ops::Act::None,
-                 float slope = 0, const Var& residual = nullptr) const;
+                 float slope = 0, const Var& residual = nullptr, int pad_out = 0) const;
 };
 
 // ---- functional ops -------------------------------------------------------------------

@@ -45,9 +45,12 @@ enum class Act { None, ReLU, LeakyReLU };
 // mean/rstd [N*C] are written for the backward.
 // Maps (in, out, residual; in the backward also d_in, d_out, out) are F32 NCHW, F32 NHWC or
 // BF16 NHWC, all alike; BF16 is only storage: the arithmetic is fp32, rounded once on store.
+// pad_out > 0: out is the result ReflectionPad2d(pad_out)-ed, [N,C,H+2p,W+2p], written in the
+// same pass (the next convolution's input; the gradient: fold d_out with
+// bias_act_pad_backward, then the backward below with act None).
 void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in,
                            const Tensor* scale, const Tensor* shift, const Tensor* residual,
-                           float eps, Act act, float slope, Context& ctx);
+                           float eps, Act act, float slope, Context& ctx, int pad_out = 0);
 // d_in [N,C,H,W] overwritten; d_scale/d_shift [C] accumulated (may be null). `out` is the
 // forward output (needed when act != None to rebuild the activation mask). The residual's
 // gradient is d_out masked by the activation (== d_out for act None): the caller routes it.

@@ -50,12 +50,16 @@ MapStorage map_storage(const Tensor& in, const char* op, Context& ctx) {
 // The arguments instance_norm_forward and instance_norm_apply share.
 void check_norm_args(const char* op, const Tensor& out, const Tensor& mean, const Tensor& rstd,
                      const Tensor& in, const Tensor* scale, const Tensor* shift,
-                     const Tensor* residual, Context& ctx, MapStorage st) {
+                     const Tensor* residual, Context& ctx, MapStorage st, int pad_out = 0) {
   check_storage(in, op, "in", ctx, st.dtype, st.layout);
   check_4d(in, "in", op);
   const int64_t N = in.dim(0), C = in.dim(1);
   check_storage(out, op, "out", ctx, st.dtype, st.layout);
-  check_shape(out, "out", in.shape(), op);
+  CGAN_CHECK(pad_out >= 0 && (pad_out == 0 || (pad_out < in.dim(2) && pad_out < in.dim(3))),
+             op << ": reflection padding " << pad_out << " must be >= 0 and < the map's height "
+                << in.dim(2) << " and width " << in.dim(3));
+  check_shape(out, "out",
+              {N, C, in.dim(2) + 2 * pad_out, in.dim(3) + 2 * pad_out}, op);
   check_count(mean, "mean", N * C, "N*C", op, ctx);
   check_count(rstd, "rstd", N * C, "N*C", op, ctx);
   if (scale) check_count(*scale, "scale", C, "C", op, ctx);
@@ -75,18 +79,19 @@ T* maybe(const Tensor* t) {
 template <typename T>
 void forward_nhwc(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in, const Tensor* scale,
                   const Tensor* shift, const Tensor* residual, float eps, kernels::NormAct act,
-                  float slope, Context& ctx) {
+                  float slope, Context& ctx, int pad) {
   const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
+  const int W = static_cast<int>(in.dim(3));
   if (N * C * HW == 0) return;
   if (ctx.is_cuda()) {
     void* ws = ctx.workspace(kernels::instance_norm_nhwc_workspace_bytes(N, HW, C));
     kernels::instance_norm_nhwc_forward<T>(out.data<T>(), mean.f32(), rstd.f32(), in.data<T>(),
                                            opt(scale), opt(shift), maybe<T>(residual), N, HW, C,
-                                           eps, act, slope, ws, ctx.stream());
+                                           eps, act, slope, ws, ctx.stream(), W, pad);
   } else {
     cpu::instance_norm_nhwc_forward<T>(out.data<T>(), mean.f32(), rstd.f32(), in.data<T>(),
                                        opt(scale), opt(shift), maybe<T>(residual), N, HW, C, eps,
-                                       act, slope);
+                                       act, slope, W, pad);
   }
 }
 
@@ -113,10 +118,11 @@ void backward_nhwc(Tensor& d_in, Tensor* d_scale, Tensor* d_shift, const Tensor&
 
 void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& in,
                            const Tensor* scale, const Tensor* shift, const Tensor* residual,
-                           float eps, Act act, float slope, Context& ctx) {
+                           float eps, Act act, float slope, Context& ctx, int pad_out) {
   const char* op = "instance_norm_forward";
   const MapStorage st = map_storage(in, op, ctx);
-  check_norm_args(op, out, mean, rstd, in, scale, shift, residual, ctx, st);
+  check_norm_args(op, out, mean, rstd, in, scale, shift, residual, ctx, st, pad_out);
+  const int W = in.ndim() == 4 ? static_cast<int>(in.dim(3)) : 0;
   const int64_t N = in.dim(0), C = in.dim(1), HW = in.dim(2) * in.dim(3);
   CGAN_CHECK(out.raw() != in.raw(), op << ": 'out' must not alias 'in'");
   CGAN_CHECK(!residual || out.raw() != residual->raw(), op << ": 'out' must not alias 'residual'");
@@ -126,18 +132,19 @@ void instance_norm_forward(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor
   if (st.layout == Layout::NHWC) {
     if (st.dtype == DType::BF16)
       forward_nhwc<bf16>(out, mean, rstd, in, scale, shift, residual, eps, to_kernel(act), slope,
-                         ctx);
+                         ctx, pad_out);
     else
       forward_nhwc<float>(out, mean, rstd, in, scale, shift, residual, eps, to_kernel(act),
-                          slope, ctx);
+                          slope, ctx, pad_out);
   } else if (ctx.is_cuda()) {
     void* ws = ctx.workspace(kernels::instance_norm_workspace_bytes(N, C, HW));
     kernels::instance_norm_forward(out.f32(), mean.f32(), rstd.f32(), in.f32(), opt(scale),
                                    opt(shift), opt(residual), N, C, HW, eps, to_kernel(act),
-                                   slope, ws, ctx.stream());
+                                   slope, ws, ctx.stream(), W, pad_out);
   } else {
     cpu::instance_norm_forward(out.f32(), mean.f32(), rstd.f32(), in.f32(), opt(scale),
-                               opt(shift), opt(residual), N, C, HW, eps, to_kernel(act), slope);
+                               opt(shift), opt(residual), N, C, HW, eps, to_kernel(act), slope,
+                               W, pad_out);
   }
 }
 

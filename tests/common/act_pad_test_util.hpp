@@ -5,6 +5,7 @@
 // In float the fused kernels do exactly these operations in this order, so they must agree
 // bit for bit; in bf16 they round once at the store, so they must equal the float reference
 // rounded to bf16, bit for bit.
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,72 @@ inline std::vector<float> act_pad_values(const Tensor& t) {
 
 inline Shape act_pad_padded(const ActPadCase& k) {
   return {k.shape[0], k.shape[1], k.shape[2] + 2 * k.pad, k.shape[3] + 2 * k.pad};
+}
+
+}  // namespace cgan::test
+
+#include "cgan/ops.hpp"
+
+namespace cgan::test {
+
+// instance_norm_forward with pad_out against the norm then the padding op, on ctx: the same
+// stored values (the padding copies them), so bit for bit; and the backward through the fold
+// (bias_act_pad_backward) + the norm without activation against the padding's backward + the
+// norm with it: bit for bit in float. Every storage, odd sizes, pads 1-2, each activation,
+// with and without affine and residual.
+inline int check_norm_pad_fusion(Context& ctx) {
+  int ran = 0;
+  for (auto [dt, l] : {std::pair{DType::F32, Layout::NCHW}, std::pair{DType::F32, Layout::NHWC},
+                       std::pair{DType::BF16, Layout::NHWC}})
+    for (const Shape& s : {Shape{2, 5, 7, 9}, Shape{1, 8, 4, 6}})
+      for (int pad : {1, 2})
+        for (ops::Act act : {ops::Act::None, ops::Act::ReLU, ops::Act::LeakyReLU})
+          for (bool extras : {false, true}) {
+            const ActPadCase k{s, pad, 0.2f, false, dt, l};
+            INFO(k.name() << " act " << int(act) << (extras ? " affine+residual" : ""));
+            const Tensor x = act_pad_random(s, k, 21).to(ctx);
+            const Tensor res = act_pad_random(s, k, 22).to(ctx);
+            const Tensor scale = random_tensor({s[1]}, 23).to(ctx);
+            const Tensor shift = random_tensor({s[1]}, 24).to(ctx);
+            const Tensor* sc = extras ? &scale : nullptr;
+            const Tensor* sh = extras ? &shift : nullptr;
+            const Tensor* rs = extras ? &res : nullptr;
+            const Shape ps = act_pad_padded(k);
+            Tensor mean = Tensor::empty({s[0] * s[1]}, ctx), rstd = Tensor::empty({s[0] * s[1]}, ctx);
+            Tensor fused = Tensor::empty(ps, ctx, dt, l);
+            ops::instance_norm_forward(fused, mean, rstd, x, sc, sh, rs, 1e-5f, act, 0.2f, ctx, pad);
+            Tensor y = Tensor::empty(s, ctx, dt, l), unfused = Tensor::empty(ps, ctx, dt, l);
+            Tensor mean2 = Tensor::empty({s[0] * s[1]}, ctx), rstd2 = Tensor::empty({s[0] * s[1]}, ctx);
+            ops::instance_norm_forward(y, mean2, rstd2, x, sc, sh, rs, 1e-5f, act, 0.2f, ctx);
+            if (l == Layout::NHWC)
+              ops::reflection_pad_nhwc(unfused, y, pad, ctx);
+            else
+              ops::reflection_pad_forward(unfused, y, ops::Pad2d::all(pad), ctx);
+            const Tensor a = fused.to_cpu(ctx), b = unfused.to_cpu(ctx);
+            REQUIRE(std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
+
+            if (dt != DType::F32) {  // bf16: the unfused backward rounds once more
+              ++ran;
+              continue;
+            }
+            const Tensor d_out = act_pad_random(ps, k, 25).to(ctx);
+            const float s_act = act == ops::Act::ReLU ? 0.f : act == ops::Act::LeakyReLU ? 0.2f : 1.f;
+            Tensor dy = Tensor::empty(s, ctx, dt, l), dx_f = Tensor::empty(s, ctx, dt, l);
+            ops::bias_act_pad_backward(dy, d_out, fused, s_act, pad, ctx);
+            ops::instance_norm_backward(dx_f, nullptr, nullptr, dy, x, mean, rstd, sc, nullptr,
+                                        ops::Act::None, 0.f, ctx);
+            Tensor d_y = Tensor::empty(s, ctx, dt, l), dx_u = Tensor::empty(s, ctx, dt, l);
+            if (l == Layout::NHWC)
+              ops::reflection_pad_nhwc_backward(d_y, d_out, pad, ctx);
+            else
+              ops::reflection_pad_backward(d_y, d_out, ops::Pad2d::all(pad), ctx);
+            ops::instance_norm_backward(dx_u, nullptr, nullptr, d_y, x, mean2, rstd2, sc, &y, act,
+                                        0.2f, ctx);
+            const Tensor c = dx_f.to_cpu(ctx), d = dx_u.to_cpu(ctx);
+            REQUIRE(std::memcmp(c.raw(), d.raw(), c.nbytes()) == 0);
+            ++ran;
+          }
+  return ran;
 }
 
 }  // namespace cgan::test

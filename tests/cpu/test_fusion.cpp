@@ -13,3 +13,8 @@ TEST_CASE("discriminator epilogues (bias + LeakyReLU + pad in one op) are the un
   Context ctx;
   test::check_discriminator_epilogue_fusion(ctx);
 }
+
+TEST_CASE("official generator: norms writing padded outputs are the norms then the pads bit for bit", "[cpu]") {
+  Context ctx;
+  test::check_official_pad_fusion(ctx);
+}

@@ -83,3 +83,8 @@ TEST_CASE("kernels: the fused epilogue refuses wrong shapes, storages and pads",
   CHECK_THROWS_WITH(ops::bias_act_pad_forward(nhwc_out, x, nullptr, 0.2f, 1, ctx),
                     Catch::Contains("'out' must be F32 NCHW"));
 }
+
+TEST_CASE("kernels: instance norm writing its output padded equals the norm then the pad bit for bit", "[kernels][cpu]") {
+  Context ctx;
+  CHECK(test::check_norm_pad_fusion(ctx) == 72);
+}

@@ -25,3 +25,10 @@ TEST_CASE("discriminator epilogues on the GPU are the unfused ops bit for bit", 
   ctx.deterministic = true;
   test::check_discriminator_epilogue_fusion(ctx);
 }
+
+TEST_CASE("official generator on the GPU: norms writing padded outputs are the norms then the pads bit for bit", "[cuda]") {
+  CGAN_REQUIRE_CUDA();
+  Context ctx(Device::cuda(0));
+  ctx.deterministic = true;
+  test::check_official_pad_fusion(ctx);
+}

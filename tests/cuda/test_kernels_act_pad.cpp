@@ -37,3 +37,9 @@ TEST_CASE("kernels: CUDA fused bias + activation + reflection pad equals the CPU
   }
   CHECK(ran == 72);
 }
+
+TEST_CASE("kernels: CUDA instance norm writing its output padded equals the norm then the pad bit for bit", "[kernels][cuda]") {
+  CGAN_REQUIRE_CUDA();
+  Context gpu(Device::cuda(0));
+  CHECK(test::check_norm_pad_fusion(gpu) == 72);
+}
