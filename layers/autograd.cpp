@@ -315,11 +315,17 @@ Var InstanceNorm::operator()(Tape& tape, ParameterSet& ps, const Var& x, ops::Ac
       Tensor scratch = empty_like(x->value, c);
       run(scratch);
     }
-    if (residual && residual->requires_grad) {
+    if (residual && residual->requires_grad && g_act == ops::Act::None) {
+      // The residual's gradient is g itself: taken over as it is (this op is g's only
+      // reader, and it is done with it) or added in place, never copied into a temporary.
+      // (residual == x: x's gradient was just written above, so this adds.)
+      if (!residual->grad.defined())
+        residual->grad = g;
+      else
+        ops::add_inplace(residual->grad, g, c);
+    } else if (residual && residual->requires_grad) {
       tape.accumulate(*residual, [&](Tensor& d) {
-        if (g_act == ops::Act::None)
-          d.copy_from(g, c);
-        else if (act == ops::Act::ReLU)
+        if (act == ops::Act::ReLU)
           ops::relu_backward(d, o->grad, o->value, c);
         else
           ops::leaky_relu_backward(d, o->grad, o->value, slope, c);

@@ -2,7 +2,8 @@
 // accumulation, executed from Generator::steps(). The image is converted once on the way in
 // and once on the way out (the last convolution's bias and the tanh fused into that pass).
 // A convolution followed by an instance norm skips its bias: the norm subtracts the per-
-// channel mean, so a per-channel constant cancels exactly.
+// channel mean, so a per-channel constant cancels exactly. A norm whose output only the next
+// convolution reads writes it reflection-padded for that convolution, in the same pass.
 #include <utility>
 
 #include "cgan/conv.hpp"
@@ -33,11 +34,12 @@ Tensor Bf16GeneratorRunner::run(const Tensor& x) {
   Tensor kept;                       // the output a later norm adds (residual blocks)
   const Tensor* out_bias = nullptr;  // the last conv's bias, applied on the way out
   size_t wi = 0;
+  bool h_padded = false;  // the norm before wrote h already padded for this convolution
   for (size_t i = 0; i < steps_.size(); ++i) {
     const GeneratorStep& s = steps_[i];
     switch (s.kind) {
       case GeneratorStep::Kind::Conv: {
-        if (s.reflect > 0) {
+        if (s.reflect > 0 && !h_padded) {
           const Shape& hs = h.shape();
           Tensor padded =
               Tensor::empty({hs[0], hs[1], hs[2] + 2 * s.reflect, hs[3] + 2 * s.reflect}, ctx,
@@ -56,20 +58,30 @@ Tensor Bf16GeneratorRunner::run(const Tensor& x) {
         conv_forward(y, h, w, next_norm || next_tanh ? nullptr : bias, s.conv->spec, ctx);
         if (next_tanh) out_bias = bias;
         h = std::move(y);
+        h_padded = false;
         break;
       }
       case GeneratorStep::Kind::Norm: {
         const nn::InstanceNorm& n = *s.norm;
         const int64_t NC = h.dim(0) * h.dim(1);
         Tensor mean = Tensor::empty({NC}, ctx), rstd = Tensor::empty({NC}, ctx);
-        Tensor y = Tensor::empty(h.shape(), ctx, DType::BF16, Layout::NHWC);
+        // When only the next convolution reads this output (not kept for a residual), the
+        // norm writes it padded for that convolution: no separate padding pass.
+        const int pad = i + 1 < steps_.size() && steps_[i + 1].kind == GeneratorStep::Kind::Conv &&
+                                !s.keep
+                            ? steps_[i + 1].reflect
+                            : 0;
+        const Shape& hs = h.shape();
+        Tensor y = Tensor::empty({hs[0], hs[1], hs[2] + 2 * pad, hs[3] + 2 * pad}, ctx,
+                                 DType::BF16, Layout::NHWC);
         const Tensor* sc = n.scale >= 0 ? &ps[n.scale].value : nullptr;
         const Tensor* sh = n.shift >= 0 ? &ps[n.shift].value : nullptr;
         CGAN_CHECK(!s.add_residual || kept.defined(),
                    "bf16 generator: a residual without a kept map");
         ops::instance_norm_forward(y, mean, rstd, h, sc, sh, s.add_residual ? &kept : nullptr,
-                                   n.eps, s.act, 0.f, ctx);
+                                   n.eps, s.act, 0.f, ctx, pad);
         h = std::move(y);
+        h_padded = pad > 0;
         if (s.keep) kept = h;
         break;
       }
