@@ -177,11 +177,22 @@ Tensor Cartoonizer::forward(const Tensor& x) {
       g.warmed = true;
       return y;
     }
-    g.graph->record([&] { g.out = eager(g.in); });
+    try {
+      g.graph->record([&] { g.out = eager(g.in); });
+    } catch (const std::exception& e) {
+      // Not recordable here (it ran nothing): eager from now on, and say why.
+      graph_fallback_ = e.what();
+      opt_.cuda_graphs = false;
+      graph_replays_done_ += g.graph->replays();
+      graph_.reset();
+      return eager(x);
+    }
   }
   g.graph->replay();
   return g.out;
 }
+
+const std::string& Cartoonizer::graph_fallback_reason() const { return graph_fallback_; }
 
 int64_t Cartoonizer::graph_replays() const {
   return graph_replays_done_ + (graph_ ? graph_->graph->replays() : 0);

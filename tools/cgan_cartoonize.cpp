@@ -567,6 +567,12 @@ int main(int argc, char** argv) {
     if (ctx->is_cuda())
       std::cout << "peak device memory " << (ctx->allocator().stats().peak_bytes_in_use >> 20)
                 << " MiB (allocator high-water mark)" << std::endl;
+    if (!cartoonizer.graph_fallback_reason().empty())
+      std::cerr << "warning: --cuda-graphs: the forward pass could not be recorded ("
+                << cartoonizer.graph_fallback_reason() << "); it ran eagerly" << std::endl;
+    else if (cuda_graphs && ctx->is_cuda())
+      std::cout << cartoonizer.graph_replays() << " forward pass(es) replayed from CUDA graphs"
+                << std::endl;
     return failures ? cgan_tools::kExitFailure : cgan_tools::kExitOk;
   } catch (const std::exception& e) {
     return cgan_tools::report(e);

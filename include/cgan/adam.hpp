@@ -64,6 +64,9 @@ class Adam {
   // A replay of a CUDA graph that recorded one step() ran the update again on the device
   // (which counts for itself): the host's count follows.
   void count_replayed_step() { ++step_; }
+  // The host's count put back to `steps` after step() calls that never ran on the device
+  // (a CUDA graph recording that failed).
+  void set_host_step_count(int64_t steps) { step_ = steps; }
 
   Tensor& params() { return params_; }
   Tensor& grads() { return grads_; }

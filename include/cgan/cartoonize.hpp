@@ -75,6 +75,8 @@ class Cartoonizer {
   Generator& generator() { return *gen_; }
   // Forward passes replayed from a CUDA graph so far (CartoonizeOptions::cuda_graphs).
   int64_t graph_replays() const;
+  // Non-empty when recording failed and the passes went back to eager: why.
+  const std::string& graph_fallback_reason() const;
 
   ~Cartoonizer();
   Cartoonizer(const Cartoonizer&) = delete;
@@ -93,6 +95,7 @@ class Cartoonizer {
   std::unique_ptr<Bf16GeneratorRunner> bf16_;  // Precision::BF16: the bf16 forward
   std::unique_ptr<ForwardGraph> graph_;        // cuda_graphs: the last batch shape's
   int64_t graph_replays_done_ = 0;             // over all shapes
+  std::string graph_fallback_;
 };
 
 }  // namespace cgan

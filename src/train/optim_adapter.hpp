@@ -25,6 +25,7 @@ class AdamAdapter {
   const Tensor& v() { return adam_.v(); }
   void step() { adam_.step(*ctx_); }
   void count_replayed_step() { adam_.count_replayed_step(); }
+  void set_host_steps(int64_t steps) { adam_.set_host_step_count(steps); }
   // bf16 training: every step also refreshes the network's bf16 parameter copy.
   void mirror_bf16(nn::ParameterSet& ps) {
     adam_.set_bf16_mirror(ps.values_bf16(), ps.filter_segments(), *ctx_);

@@ -309,6 +309,7 @@ struct PhaseGraph {
   Tensor photos, cartoons, smoothed;
   Tensor losses;  // [content, d_real, d_smooth, d_fake, g_adv]
   bool warmed = false;
+  bool failed = false;  // recording failed: this phase runs eagerly
 };
 
 // A step queued on the device whose losses have not been read back yet.
@@ -885,8 +886,20 @@ void Trainer::Impl::enqueue_step() {
     pg->graph->warm_up(work);  // sizes the pool, picks the algorithms
     pg->warmed = true;
   } else {
-    pg->graph->record(work);  // Adam's host counters advance here, for this replay
-    pg->graph->replay();
+    // Adam's host counters advance while recording, for the replay right after it; a
+    // recording that fails ran nothing, so they go back.
+    const int64_t steps_g = adam_g->steps(), steps_d = adam_d->steps();
+    try {
+      pg->graph->record(work);
+      pg->graph->replay();
+    } catch (const std::exception& e) {
+      adam_g->set_host_steps(steps_g);
+      adam_d->set_host_steps(steps_d);
+      pg->failed = true;
+      say(std::string("warning: this phase's step could not be recorded as a CUDA graph (") +
+          e.what() + "); it runs eagerly");
+      work();
+    }
   }
   // This step's losses join the interval's rows on the device (no host synchronization).
   const int64_t row = static_cast<int64_t>(pending.size());
@@ -904,7 +917,7 @@ void Trainer::Impl::enqueue_step() {
 PhaseGraph* Trainer::Impl::graph_for(bool adv, const Batch& b) {
   std::unique_ptr<PhaseGraph>& slot = adv ? graph_adv : graph_init;
   const Shape shape = b.photos.shape();
-  if (slot && slot->photos.shape() != shape) return nullptr;  // another batch shape: eager
+  if (slot && (slot->photos.shape() != shape || slot->failed)) return nullptr;  // eager
   if (!slot) {
     Context& c = *ctx;
     slot = std::make_unique<PhaseGraph>();
