@@ -2,7 +2,6 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/act_pad_index.hpp"
 #include "kernels/cpu_parallel.hpp"
 #include "kernels/instance_norm.hpp"
 
@@ -92,16 +91,26 @@ void instance_norm_forward(float* out, float* mean, float* rstd, const float* in
         const float b = shift ? shift[c] : 0.f;
         float* y = out + p * out_plane;
         const float* res = residual ? residual + p * HW : nullptr;
-        if (pad > 0) {  // each value also to the mirror positions that read it
-          for (int64_t i = 0; i < HW; ++i) {
-            float z = (x[i] - m) * r * g + b;
-            if (res) z += res[i];
-            const float v = norm_activate(z, act, slope);
-            int rows[3], cols[3];
-            const int nr = cgan::detail::pad_sources(int(i / W), H, pad, rows);
-            const int nc = cgan::detail::pad_sources(int(i % W), W, pad, cols);
-            for (int u = 0; u < nr; ++u)
-              for (int k = 0; k < nc; ++k) y[int64_t(rows[u]) * OW + cols[k]] = v;
+        if (pad > 0) {
+          // Row by row into the padded plane's interior (the same loop as unpadded), the
+          // border columns copied from their mirrors, then the border rows from theirs.
+          for (int h = 0; h < H; ++h) {
+            float* yr = y + int64_t(h + pad) * OW + pad;
+            const float* xr = x + int64_t(h) * W;
+            const float* rr = res ? res + int64_t(h) * W : nullptr;
+            for (int w = 0; w < W; ++w) {
+              float z = (xr[w] - m) * r * g + b;
+              if (rr) z += rr[w];
+              yr[w] = norm_activate(z, act, slope);
+            }
+            for (int k = 1; k <= pad; ++k) {
+              yr[-k] = yr[k];
+              yr[W - 1 + k] = yr[W - 1 - k];
+            }
+          }
+          for (int k = 1; k <= pad; ++k) {
+            std::copy_n(y + int64_t(pad + k) * OW, OW, y + int64_t(pad - k) * OW);
+            std::copy_n(y + int64_t(pad + H - 1 - k) * OW, OW, y + int64_t(pad + H - 1 + k) * OW);
           }
           continue;
         }
