@@ -135,10 +135,12 @@ class Scratch {
   void* p_;
 };
 
-// Null when the allocator cannot provide `bytes` (the search is then skipped).
+// Scratch for the algorithm search, from the context's own allocator (not a CUDA graph's
+// pool during a warm-up: the search runs once). Null when the allocator cannot provide
+// `bytes` (the search is then skipped).
 std::unique_ptr<Scratch> try_scratch(Context& ctx, size_t bytes) {
   try {
-    return std::make_unique<Scratch>(ctx.allocator(), bytes);
+    return std::make_unique<Scratch>(ctx.own_allocator(), bytes);
   } catch (const Error&) {
     return nullptr;
   }

@@ -178,6 +178,7 @@ Tensor Cartoonizer::forward(const Tensor& x) {
       return y;
     }
     try {
+      g.out = Tensor();  // a re-recording (the workspace moved) reuses the last output's block
       g.graph->record([&] { g.out = eager(g.in); });
     } catch (const std::exception& e) {
       // Not recordable here (it ran nothing): eager from now on, and say why.

@@ -42,6 +42,10 @@ class Context {
   // and returns the allocator it replaces. Blocks go back to whichever allocator made them.
   // The workspace keeps the context's own allocator.
   std::shared_ptr<Allocator> exchange_allocator(std::shared_ptr<Allocator> a);
+  // The context's own caching allocator, whatever exchange_allocator set: the workspace's,
+  // and the one for one-time scratch (algorithm searches), which must stay out of a graph's
+  // pool (the pool would keep it cached for good).
+  Allocator& own_allocator() const { return *own_allocator_; }
 
   // Scratch memory valid until the next workspace() call; reuse is stream-ordered.
   void* workspace(size_t bytes);

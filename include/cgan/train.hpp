@@ -143,7 +143,8 @@ class Trainer {
   void read_losses();
   // CUDA graph replays so far (TrainConfig::cuda_graphs), over both phases.
   int64_t graph_replays() const;
-  // The graphs' private memory pools (the step arena), summed over both phases: bytes
+  // The graphs' private memory pools (the step arena), summed over the live ones (the init
+  // phase's is released when the adversarial phase starts): bytes
   // reserved and the peak in use. Zero without graphs.
   AllocatorStats graph_pool_stats() const;
 

@@ -315,7 +315,8 @@ struct PhaseGraph {
 // A step queued on the device whose losses have not been read back yet.
 struct PendingStep {
   StepLosses losses;  // step, epoch, phase, lr filled; losses after the read
-  double data_wait_ms = 0, step_ms = 0;
+  double data_wait_ms = 0;
+  double start = 0;  // when the host began the step (now_s); step_ms at the read: to the next
 };
 
 constexpr int64_t kLossSlots = 5;
@@ -418,6 +419,7 @@ struct Trainer::Impl {
   std::vector<PendingStep> pending;
   bool use_graphs = false;
   std::unique_ptr<PhaseGraph> graph_init, graph_adv;
+  int64_t graph_replays = 0;  // over both phases
 
   // Queues one step (fetching its batch); its losses stay on the device.
   void enqueue_step();
@@ -770,9 +772,14 @@ void Trainer::Impl::flush_losses() {
   // The one read of the device per logging interval: every pending step's losses at once.
   const int64_t n = static_cast<int64_t>(pending.size());
   const std::vector<float> lv = loss_log.slice(0, n * kLossSlots).to_vector(*ctx);
+  // A step's time: from its start to the next one's (to this read for the last): wall time
+  // per step whether the host waited for each step or ran ahead of the device.
+  const double read_done = now_s();
   std::ostringstream rows;
   for (int64_t r = 0; r < n; ++r) {
     PendingStep& p = pending[static_cast<size_t>(r)];
+    const double end = r + 1 < n ? pending[static_cast<size_t>(r + 1)].start : read_done;
+    const double step_ms = (end - p.start) * 1e3;
     StepLosses& out = p.losses;
     const float* v = lv.data() + r * kLossSlots;
     out.content = v[0];
@@ -787,7 +794,7 @@ void Trainer::Impl::flush_losses() {
          << ',' << fmt_loss(out.d_real) << ',' << fmt_loss(out.d_smooth) << ','
          << fmt_loss(out.d_fake) << ',' << fmt_loss(out.g_adv) << ',' << fmt_loss(out.content)
          << ',' << fmt_loss(out.lr_g) << ',' << fmt_loss(out.lr_d) << ',' << std::fixed
-         << std::setprecision(2) << p.data_wait_ms << ',' << p.step_ms << '\n';
+         << std::setprecision(2) << p.data_wait_ms << ',' << step_ms << '\n';
     rows.unsetf(std::ios::fixed);
   }
   pending.clear();
@@ -800,9 +807,11 @@ void Trainer::Impl::flush_losses() {
   }
   for (size_t i = history.size() - static_cast<size_t>(n); i < history.size(); ++i) {
     const StepLosses& s = history[i];
-    for (double v : {s.d_real, s.d_smooth, s.d_fake, s.g_adv, s.content})
-      CGAN_CHECK(std::isnan(v) ? true : std::isfinite(v),
-                 "training diverged at step " << s.step << ": a loss is not finite");
+    // NaN stands for "not computed" only for the init phase's adversarial losses.
+    if (s.adversarial)
+      for (double v : {s.d_real, s.d_smooth, s.d_fake, s.g_adv})
+        CGAN_CHECK(std::isfinite(v),
+                   "training diverged at step " << s.step << ": an adversarial loss is not finite");
     CGAN_CHECK(std::isfinite(s.content),
                "training diverged at step " << s.step << ": content loss is not finite");
   }
@@ -879,6 +888,7 @@ void Trainer::Impl::enqueue_step() {
     work();
   } else if (pg->graph->ready()) {
     pg->graph->replay();
+    ++graph_replays;
     // The replayed Adam launches advanced the device-side step counters; keep the host's.
     adam_g->count_replayed_step();
     if (adv) adam_d->count_replayed_step();
@@ -892,10 +902,12 @@ void Trainer::Impl::enqueue_step() {
     try {
       pg->graph->record(work);
       pg->graph->replay();
+      ++graph_replays;
     } catch (const std::exception& e) {
       adam_g->set_host_steps(steps_g);
       adam_d->set_host_steps(steps_d);
       pg->failed = true;
+      pg->graph.reset();  // and its pool
       say(std::string("warning: this phase's step could not be recorded as a CUDA graph (") +
           e.what() + "); it runs eagerly");
       work();
@@ -909,7 +921,7 @@ void Trainer::Impl::enqueue_step() {
     if (c.profiler) c.profiler->resolve();  // the step's device events, all complete now
   }
   timings.total = (now_s() - t0) * 1e3;
-  p.step_ms = timings.total;
+  p.start = t0;
   pending.push_back(p);
   ++step;
 }
@@ -920,6 +932,8 @@ PhaseGraph* Trainer::Impl::graph_for(bool adv, const Batch& b) {
   if (slot && (slot->photos.shape() != shape || slot->failed)) return nullptr;  // eager
   if (!slot) {
     Context& c = *ctx;
+    // Training never goes back to the init phase: its graph and pool go.
+    if (adv) graph_init.reset();
     slot = std::make_unique<PhaseGraph>();
     slot->graph = std::make_unique<CudaGraph>(c);
     const int64_t n = shape_numel(shape);
@@ -934,17 +948,13 @@ PhaseGraph* Trainer::Impl::graph_for(bool adv, const Batch& b) {
   return slot.get();
 }
 
-int64_t Trainer::graph_replays() const {
-  const Impl& I = *impl_;
-  return (I.graph_init ? I.graph_init->graph->replays() : 0) +
-         (I.graph_adv ? I.graph_adv->graph->replays() : 0);
-}
+int64_t Trainer::graph_replays() const { return impl_->graph_replays; }
 
 AllocatorStats Trainer::graph_pool_stats() const {
   const Impl& I = *impl_;
   AllocatorStats sum;
   for (const PhaseGraph* g : {I.graph_init.get(), I.graph_adv.get()}) {
-    if (!g) continue;
+    if (!g || !g->graph) continue;
     const AllocatorStats s = g->graph->pool_stats();
     sum.bytes_reserved += s.bytes_reserved;
     sum.peak_bytes_in_use += s.peak_bytes_in_use;
@@ -965,6 +975,7 @@ StepLosses Trainer::step() {
 
 void Trainer::save_checkpoint(const std::string& path) {
   Impl& I = *impl_;
+  I.flush_losses();  // queued steps checked and in losses.csv before a checkpoint says so
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (auto& kv : I.gen->params().state()) tensors.emplace_back("generator." + kv.first, kv.second);
   for (auto& kv : I.disc->params().state())
@@ -1003,6 +1014,7 @@ void Trainer::save_checkpoint(const std::string& path) {
 
 void Trainer::export_generator(const std::string& path) {
   Impl& I = *impl_;
+  I.flush_losses();  // the queued steps checked for divergence first
   I.gen->save(path, {{"arch", I.cfg.arch},
                      {"channel_order", I.order == ChannelOrder::BGR ? "BGR" : "RGB"},
                      {"trained_steps", std::to_string(I.step)},
@@ -1047,6 +1059,7 @@ TrainResult Trainer::run() {
   const double t_start = now_s();
   const double wait_start = I.data->stats().wait_seconds;
   double rate = 0;  // steps/s, exponential moving average
+  double last_iter = 0;
   double last_print = 0;
   int64_t first = I.step;
   bool announced_adv = I.adversarial(I.step) && I.step > 0;
@@ -1070,10 +1083,15 @@ TrainResult Trainer::run() {
       I.say("initialization phase done: adversarial training starts at step " +
             std::to_string(I.step));
     }
-    const double ts = now_s();
     I.enqueue_step();
-    const double dt = now_s() - ts;
-    rate = rate == 0 ? 1.0 / dt : 0.9 * rate + 0.1 / dt;
+    // Steps/s from the wall time between iterations, which includes the waits for the device
+    // at the loss reads (timing the enqueue alone would count only the host's share).
+    const double t_iter = now_s();
+    if (last_iter > 0) {
+      const double dt = t_iter - last_iter;
+      rate = rate == 0 ? 1.0 / dt : 0.9 * rate + 0.1 / dt;
+    }
+    last_iter = t_iter;
     ++r.steps_run;
 
     // The losses come back once per interval, or when something below needs them.
